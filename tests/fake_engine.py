@@ -1,0 +1,104 @@
+"""A scripted engine for exact control in unit tests of strategy and decoder logic.
+
+Tokens are bytes (0-255) plus one end-of-generation token. Candidate i (seed base+i) types out script
+i (cycling), one byte per step, then ends; its logit row puts `confidence` on the byte it is about to type,
+so log-probabilities, and hence scores and vote weights, are controlled by the test. It runs through the
+real `Engine`/`Decoder` code, so budget charging and finish reasons are the production ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence as Seq
+from dataclasses import dataclass
+
+import numpy as np
+
+from ttc_cli.engine.base import Engine, EvalItem, SamplingParams, Sequence
+
+EOG = 256
+VOCAB = 257
+
+
+@dataclass
+class Script:
+    text: str
+    confidence: float = 2.0  # logit of the scripted token; the other 256 logits are 0
+
+
+class _Typist:
+    def __init__(self, script: Script) -> None:
+        self.data = script.text.encode() + bytes([0])  # sentinel position for EOG
+        self.pos = 0
+        self.confidence = script.confidence
+
+    def peek(self) -> int:
+        return EOG if self.pos >= len(self.data) - 1 else self.data[self.pos]
+
+
+class FakeEngine(Engine):
+    model_name = "fake"
+    n_ctx_train = 1 << 20
+
+    def __init__(self, scripts: list[Script], n_seq_max: int = 64, n_batch: int = 512) -> None:
+        super().__init__(n_seq_max)
+        self.scripts = scripts
+        self.n_batch = n_batch
+        self.evals: list[list[EvalItem]] = []
+        self._by_slot: dict[int, Sequence] = {}
+        self._last: list[EvalItem] = []
+
+    def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
+        return list(text.encode())
+
+    def chat_tokens(self, messages: list[dict[str, str]]) -> list[int]:
+        return self.tokenize("\n".join(m["content"] for m in messages))
+
+    def reserve(self, n_ctx: int, n_seq: int) -> None:
+        if n_seq > self.n_seq_max:
+            self._reset_slots(n_seq)
+
+    def is_eog(self, token: int) -> bool:
+        return token == EOG
+
+    def token_bytes(self, token: int) -> bytes:
+        return b"" if token == EOG else bytes([token])
+
+    def prefill(self, tokens, stop=None):  # type: ignore[no-untyped-def]
+        seq = super().prefill(tokens, stop)
+        self._by_slot[seq.slot] = seq
+        return seq
+
+    def fork(self, seq: Sequence, at: int | None = None) -> Sequence:
+        child = super().fork(seq, at)
+        self._by_slot[child.slot] = child
+        return child
+
+    def _eval(self, items: Seq[EvalItem]) -> None:
+        self._last = list(items)
+        self.evals.append(self._last)
+
+    def _logits(self, n_outputs: int) -> np.ndarray:
+        rows = np.zeros((n_outputs, VOCAB), dtype=np.float32)
+        outputs = [slot for slot, _, _, wants in self._last if wants]
+        for row, slot in zip(rows, outputs, strict=True):
+            typist = self._by_slot[slot].sampler
+            row[typist.peek()] = typist.confidence
+        return rows
+
+    def _sample(self, seq: Sequence, batch_index: int) -> int:
+        typist: _Typist = seq.sampler
+        token = typist.peek()
+        typist.pos += 1
+        return token
+
+    def _new_sampler(self, params: SamplingParams) -> _Typist:
+        return _Typist(self.scripts[params.seed % len(self.scripts)])
+
+    def _free_sampler(self, sampler: object) -> None:
+        pass
+
+    def _copy_cells(self, src: int, dst: int, n: int) -> None:
+        pass
+
+    def _drop_cells(self, slot: int) -> None:
+        self._by_slot.pop(slot, None)

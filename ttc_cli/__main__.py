@@ -1,0 +1,3 @@
+from ttc_cli.cli import main
+
+main()

@@ -1,0 +1,40 @@
+"""Token budgets: a limit the engine charges as it decodes, never exceeds, and always reports.
+
+A budget counts every token generated for a query across all sequences (candidates, verifier and judge
+generations alike). Prompt tokens are evaluated, not generated, and are reported separately in the
+run's usage. Strategies ask the budget what is left; only the engine spends it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TokenBudget:
+    """A generation allowance of `limit` tokens; `spent` only grows, and never past `limit`."""
+
+    limit: int
+    preset: str | None = None
+    spent: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        if self.limit < 1:
+            raise ValueError(f"a budget needs a positive limit, got {self.limit}")
+
+    @property
+    def remaining(self) -> int:
+        return self.limit - self.spent
+
+    @property
+    def exhausted(self) -> bool:
+        return self.spent >= self.limit
+
+    def take(self, n: int = 1) -> int:
+        """Grant up to `n` tokens and charge them; returns how many were granted (0 when exhausted)."""
+        granted = max(0, min(n, self.remaining))
+        self.spent += granted
+        return granted
+
+    def to_json(self) -> dict[str, object]:
+        return {"limit": self.limit, "spent": self.spent, "preset": self.preset}

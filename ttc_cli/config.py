@@ -1,0 +1,216 @@
+"""Profiles and prompts: YAML data shipped with ttc that a user can override.
+
+Built-ins live in the `ttc_cli.profiles` / `ttc_cli.prompts` packages (the repository's top-level
+`profiles/` and `prompts/`). A file of the same name in `$TTC_USER_PATH/profiles|prompts/` is merged over
+the built-in one, so a user changes one key without copying the rest; a new name adds a profile or a task.
+Every file is validated here, so a typo becomes one line naming the file and the key, not a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ttc_cli.budget import TokenBudget
+from ttc_cli.errors import UsageError
+
+PRESETS = ("low", "medium", "high", "max")
+
+
+def user_path() -> Path:
+    """ttc's app dir: $TTC_USER_PATH, else the platform's (e.g. ~/.config/ttc)."""
+    explicit = os.environ.get("TTC_USER_PATH")
+    if explicit:
+        return Path(explicit).expanduser()
+    import typer
+
+    return Path(typer.get_app_dir("ttc"))
+
+
+def _builtin_dir(kind: str) -> Path:
+    try:
+        return Path(str(resources.files(f"ttc_cli.{kind}")))
+    except ModuleNotFoundError:  # running from a source tree that was never installed
+        return Path(__file__).resolve().parent.parent / kind
+
+
+def _names(kind: str) -> list[str]:
+    found = {p.stem for p in _builtin_dir(kind).glob("*.yaml")}
+    found |= {p.stem for p in (user_path() / kind).glob("*.yaml")}
+    return sorted(found)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}", "check the file's permissions") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(e, "problem", None) or "invalid YAML"
+        raise UsageError(f"malformed YAML in {path}{where}: {problem}", "fix the file or remove it") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(
+            f"{path} must hold a YAML mapping, not a {type(data).__name__}", "see the built-in files"
+        )
+    return data
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _load(kind: str, name: str) -> tuple[dict[str, Any], list[Path]]:
+    sources = [
+        p for p in (_builtin_dir(kind) / f"{name}.yaml", user_path() / kind / f"{name}.yaml") if p.is_file()
+    ]
+    if not sources:
+        known = ", ".join(_names(kind)) or "none"
+        singular = kind.rstrip("s")
+        raise UsageError(
+            f"unknown {singular} '{name}'",
+            f"choose one of: {known} (or add {user_path() / kind / (name + '.yaml')})",
+        )
+    data: dict[str, Any] = {}
+    for path in sources:
+        data = _merge(data, _read_yaml(path))
+    return data, sources
+
+
+def _require(cond: bool, where: list[Path], what: str) -> None:
+    if not cond:
+        raise UsageError(f"invalid {where[-1]}: {what}", "fix the file or remove it to use the built-in")
+
+
+# ---- profiles --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    tokens: int
+    samples: int
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    default_budget: str
+    presets: dict[str, Preset]
+    sampling: dict[str, float]
+    max_context: int
+
+    def budget(self, spec: str | None) -> tuple[TokenBudget, Preset]:
+        """Parse --budget (a preset name or a positive token count) into a budget and its defaults."""
+        spec = (spec or self.default_budget).strip().lower()
+        if spec in self.presets:
+            preset = self.presets[spec]
+            return TokenBudget(preset.tokens, preset=spec), preset
+        try:
+            tokens = int(spec.replace("_", "").replace(",", ""))
+        except ValueError:
+            tokens = 0
+        if tokens < 1:
+            raise UsageError(
+                f"invalid budget '{spec}'",
+                f"use a preset ({', '.join(self.presets)}) or a positive token count, e.g. --budget 2000",
+            )
+        # A numeric budget borrows N and the length cap from the largest preset it can afford.
+        affordable = [p for p in self.presets.values() if p.tokens <= tokens]
+        preset = (
+            max(affordable, key=lambda p: p.tokens)
+            if affordable
+            else min(self.presets.values(), key=lambda p: p.tokens)
+        )
+        return TokenBudget(tokens), preset
+
+
+_SAMPLING_KEYS = {"temperature", "top_k", "top_p", "min_p", "top_logprobs"}
+
+
+def load_profile(name: str = "default") -> Profile:
+    data, where = _load("profiles", name)
+    unknown = set(data) - {"default_budget", "budgets", "sampling", "engine"}
+    _require(not unknown, where, f"unknown key(s) {', '.join(sorted(unknown))}")
+    budgets = data.get("budgets")
+    _require(
+        isinstance(budgets, dict) and bool(budgets), where, "'budgets' must map preset names to settings"
+    )
+    presets = {}
+    for preset_name, spec in budgets.items():
+        _require(isinstance(spec, dict), where, f"budget '{preset_name}' must be a mapping")
+        extra = set(spec) - {"tokens", "samples", "max_tokens"}
+        _require(not extra, where, f"budget '{preset_name}' has unknown key(s) {', '.join(sorted(extra))}")
+        for key in ("tokens", "samples", "max_tokens"):
+            value = spec.get(key)
+            ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+            _require(ok, where, f"budgets.{preset_name}.{key} must be a positive integer")
+        presets[str(preset_name)] = Preset(
+            str(preset_name), spec["tokens"], spec["samples"], spec["max_tokens"]
+        )
+    default_budget = str(data.get("default_budget", "medium"))
+    _require(default_budget in presets, where, f"default_budget '{default_budget}' is not a preset")
+    sampling = data.get("sampling") or {}
+    _require(isinstance(sampling, dict), where, "'sampling' must be a mapping")
+    extra = set(sampling) - _SAMPLING_KEYS
+    _require(not extra, where, f"unknown sampling key(s) {', '.join(sorted(extra))}")
+    for key, value in sampling.items():
+        _require(
+            isinstance(value, int | float) and not isinstance(value, bool),
+            where,
+            f"sampling.{key} must be a number",
+        )
+    engine = data.get("engine") or {}
+    _require(isinstance(engine, dict), where, "'engine' must be a mapping")
+    max_context = engine.get("max_context", 65536)
+    _require(
+        isinstance(max_context, int) and max_context > 0,
+        where,
+        "engine.max_context must be a positive integer",
+    )
+    return Profile(name, default_budget, presets, dict(sampling), max_context)
+
+
+# ---- prompts ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PromptTemplate:
+    name: str
+    system: str
+    template: str
+
+    def messages(self, question: str) -> list[dict[str, str]]:
+        user = self.template.replace("{question}", question)
+        msgs = [{"role": "system", "content": self.system}] if self.system else []
+        return msgs + [{"role": "user", "content": user}]
+
+
+def load_prompt(name: str) -> PromptTemplate:
+    data, where = _load("prompts", name)
+    unknown = set(data) - {"system", "template"}
+    _require(not unknown, where, f"unknown key(s) {', '.join(sorted(unknown))}")
+    template = data.get("template")
+    _require(
+        isinstance(template, str) and "{question}" in template, where, "'template' must contain {question}"
+    )
+    system = data.get("system", "")
+    _require(isinstance(system, str), where, "'system' must be a string")
+    return PromptTemplate(name, system.strip(), template)
+
+
+def guess_task(question: str) -> str:
+    """'math' when the question carries numbers or arithmetic, else 'general'."""
+    has_digit = any(c.isdigit() for c in question)
+    return "math" if has_digit else "general"

@@ -1,0 +1,81 @@
+"""Whether this host can use llama.cpp's extra CPU buffer types (AMX, repacked weights).
+
+On some Xeons that advertise AMX, ggml's AMX kernels crash the process at the first decode inside this
+kind of sandbox, and a segfault cannot be caught in Python. On a real AMX server they work and speed up
+prefill, so they are not switched off everywhere: on a CPU that advertises AMX, a child process loads the
+model and decodes once; if it dies, the engine loads with `use_extra_bufts = False`. The verdict is cached
+per CPU, llama.cpp build and model file. `TTC_EXTRA_BUFTS=0|1` overrides the probe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    explicit = os.environ.get("TTC_CACHE_PATH")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ttc"
+
+
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def cpu_advertises_amx(cpuinfo: str | None = None) -> bool:
+    info = _cpuinfo() if cpuinfo is None else cpuinfo
+    return any(flag in info.split() for flag in ("amx_int8", "amx_tile", "amx_bf16"))
+
+
+def _cpu_model(cpuinfo: str) -> str:
+    for line in cpuinfo.splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown-cpu"
+
+
+def extra_bufts_allowed(model_path: Path, llama_version: str) -> bool:
+    """True when loading `model_path` with extra buffer types is safe on this host."""
+    override = os.environ.get("TTC_EXTRA_BUFTS")
+    if override in ("0", "1"):
+        return override == "1"
+    info = _cpuinfo()
+    if not cpu_advertises_amx(info):
+        return True
+    stat = model_path.stat()
+    key = f"{_cpu_model(info)}|llama-cpp-python {llama_version}|{model_path.name}:{stat.st_size}"
+    cache = cache_dir() / "host-probe.json"
+    try:
+        verdicts = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        verdicts = {}
+    if key not in verdicts:
+        verdicts[key] = probe_extra_bufts(model_path)
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps(verdicts, indent=1))
+        except OSError:
+            pass  # an unwritable cache costs a probe next time, nothing more
+    return bool(verdicts[key])
+
+
+def probe_extra_bufts(model_path: Path) -> bool:
+    """Load and decode in a child process with extra buffer types on; False if the child dies."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "ttc_cli.engine.probe", str(model_path)],
+            capture_output=True,
+            timeout=300,
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return done.returncode == 0

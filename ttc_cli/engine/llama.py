@@ -1,0 +1,251 @@
+"""The llama.cpp backend: the only module that imports llama_cpp.
+
+One model per process, one context whose unified KV cache lets `llama_memory_seq_cp` fork a sequence by
+sharing its cells, and one `llama_batch` allocated per context and reused for every forward pass. Sampling
+uses llama.cpp's sampler chains (one per sequence, seeded), while log-probabilities and top-k alternatives
+are computed with numpy from the same logit rows (see `Decoder`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import sys
+from collections.abc import Sequence as Seq
+from pathlib import Path
+from typing import Any
+
+import llama_cpp as L
+import numpy as np
+
+from ttc_cli.engine.base import Engine, EngineError, EvalItem, SamplingParams, Sequence
+from ttc_cli.errors import UsageError
+
+# llama.cpp keeps a global log callback; the ctypes object must outlive every call into the library.
+_LOG_STATE: dict[str, Any] = {"verbose": False, "callback": None}
+_BACKEND_READY = False
+LLAMA_MAX_SEQ = 256
+
+
+def _log_callback(level: int, text: bytes, _user: Any) -> None:
+    if _LOG_STATE["verbose"]:
+        sys.stderr.write(text.decode("utf-8", errors="replace"))
+
+
+def _init_backend(verbose: bool) -> None:
+    global _BACKEND_READY
+    _LOG_STATE["verbose"] = verbose
+    if _LOG_STATE["callback"] is None:
+        _LOG_STATE["callback"] = L.llama_log_callback(_log_callback)
+        L.llama_log_set(_LOG_STATE["callback"], ctypes.c_void_p(0))
+    if not _BACKEND_READY:
+        L.llama_backend_init()
+        _BACKEND_READY = True
+
+
+def supports_gpu_offload() -> bool:
+    return bool(L.llama_supports_gpu_offload())
+
+
+def llama_version() -> str:
+    return str(getattr(L, "__version__", "unknown"))
+
+
+class LlamaEngine(Engine):
+    """A GGUF model loaded once, with a context resized (between runs) to what a request needs."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        gpu_layers: int | None = None,
+        threads: int | None = None,
+        n_ctx: int = 4096,
+        n_seq_max: int = 64,
+        extra_bufts: bool | None = None,
+        verbose: bool = False,
+    ) -> None:
+        super().__init__(n_seq_max)
+        _init_backend(verbose)
+        self.path = Path(path)
+        self.model_name = self.path.name
+        self.threads = threads or os.cpu_count() or 1
+        self.gpu_layers = (999 if supports_gpu_offload() else 0) if gpu_layers is None else gpu_layers
+        if extra_bufts is None:
+            from ttc_cli.engine.host import extra_bufts_allowed
+
+            extra_bufts = extra_bufts_allowed(self.path, llama_version())
+
+        params = L.llama_model_default_params()
+        params.n_gpu_layers = self.gpu_layers
+        params.use_extra_bufts = extra_bufts
+        self._model = L.llama_model_load_from_file(str(self.path).encode(), params)
+        if not self._model:
+            raise UsageError(
+                f"llama.cpp could not load {self.path} (truncated, corrupt or an unsupported architecture)",
+                "check the file, or run with --verbose to see llama.cpp's log",
+            )
+        self._vocab = L.llama_model_get_vocab(self._model)
+        self.n_vocab = L.llama_vocab_n_tokens(self._vocab)
+        self.n_ctx_train = L.llama_model_n_ctx_train(self._model)
+        self._ctx: Any = None
+        self._batch: Any = None
+        self._piece_cache: dict[int, bytes] = {}
+        self.n_ctx = 0
+        self._open_context(n_ctx, n_seq_max)
+
+    # ---- context -----------------------------------------------------------------------------------
+    def _open_context(self, n_ctx: int, n_seq_max: int) -> None:
+        self._close_context()
+        params = L.llama_context_default_params()
+        params.n_ctx = n_ctx
+        params.n_batch = self.n_batch
+        params.n_ubatch = self.n_batch
+        params.n_seq_max = n_seq_max
+        params.kv_unified = True  # forks share cells instead of copying them
+        params.n_threads = self.threads
+        params.n_threads_batch = self.threads
+        params.no_perf = True
+        ctx = L.llama_init_from_model(self._model, params)
+        if not ctx:
+            raise EngineError(f"llama.cpp could not create a context of {n_ctx} tokens (out of memory?)")
+        self._ctx = ctx
+        self._mem = L.llama_get_memory(ctx)
+        self.n_ctx = L.llama_n_ctx(ctx)
+        self._batch = L.llama_batch_init(self.n_batch, 0, 1)
+        self._reset_slots(n_seq_max)
+
+    def _close_context(self) -> None:
+        if self._batch is not None:
+            L.llama_batch_free(self._batch)
+            self._batch = None
+        if self._ctx is not None:
+            L.llama_free(self._ctx)
+            self._ctx = None
+
+    def reserve(self, n_ctx: int, n_seq: int) -> None:
+        """Make sure the context holds `n_ctx` cells and `n_seq` sequences (recreating it drops all)."""
+        if n_seq > LLAMA_MAX_SEQ:
+            raise UsageError(
+                f"{n_seq} parallel sequences requested", f"llama.cpp allows at most {LLAMA_MAX_SEQ}"
+            )
+        if n_ctx > self.n_ctx or n_seq > self.n_seq_max:
+            self._open_context(max(n_ctx, self.n_ctx), max(n_seq, self.n_seq_max))
+
+    def close(self) -> None:
+        self._close_context()
+        if self._model:
+            L.llama_model_free(self._model)
+            self._model = None
+
+    def __del__(self) -> None:
+        # At interpreter exit llama_cpp's module globals may already be gone.
+        with contextlib.suppress(Exception):
+            self.close()
+
+    # ---- tokens and chat ---------------------------------------------------------------------------
+    def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
+        raw = text.encode("utf-8")
+        cap = len(raw) + 16
+        buf = (L.llama_token * cap)()
+        n = L.llama_tokenize(self._vocab, raw, len(raw), buf, cap, add_special, True)
+        if n < 0:
+            cap = -n
+            buf = (L.llama_token * cap)()
+            n = L.llama_tokenize(self._vocab, raw, len(raw), buf, cap, add_special, True)
+        return list(buf[:n])
+
+    def token_bytes(self, token: int) -> bytes:
+        piece = self._piece_cache.get(token)
+        if piece is None:
+            buf = ctypes.create_string_buffer(64)
+            n = L.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
+            if n < 0:
+                buf = ctypes.create_string_buffer(-n)
+                n = L.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
+            piece = self._piece_cache[token] = buf.raw[:n]
+        return piece
+
+    def special_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        buf = ctypes.create_string_buffer(128)
+        n = L.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, True)
+        return buf.raw[: max(n, 0)].decode("utf-8", errors="replace")
+
+    def is_eog(self, token: int) -> bool:
+        return bool(L.llama_vocab_is_eog(self._vocab, token))
+
+    def metadata(self, key: str) -> str | None:
+        buf = ctypes.create_string_buffer(1 << 16)
+        n = L.llama_model_meta_val_str(self._model, key.encode(), buf, len(buf))
+        if n < 0:
+            return None
+        if n >= len(buf):
+            buf = ctypes.create_string_buffer(n + 1)
+            L.llama_model_meta_val_str(self._model, key.encode(), buf, len(buf))
+        return buf.value.decode("utf-8", errors="replace")
+
+    def chat_tokens(self, messages: list[dict[str, str]]) -> list[int]:
+        """The prompt for `messages` in the model's own chat template, tokenized with one BOS at most."""
+        from ttc_cli.engine.chat import render_chat
+
+        bos = L.llama_vocab_bos(self._vocab)
+        eos = L.llama_vocab_eos(self._vocab)
+        text = render_chat(
+            self.metadata("tokenizer.chat_template"), messages, self.special_text(bos), self.special_text(eos)
+        )
+        add_bos = bool(L.llama_vocab_get_add_bos(self._vocab))
+        tokens = self.tokenize(text, add_special=add_bos)
+        while add_bos and len(tokens) > 1 and tokens[0] == tokens[1] == bos:
+            tokens.pop(0)  # the template wrote a BOS and the tokenizer added another
+        return tokens
+
+    # ---- backend primitives ------------------------------------------------------------------------
+    def _eval(self, items: Seq[EvalItem]) -> None:
+        batch = self._batch
+        n = len(items)
+        for i, (slot, token, pos, logits) in enumerate(items):
+            batch.token[i] = token
+            batch.pos[i] = pos
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = slot
+            batch.logits[i] = logits
+        batch.n_tokens = n
+        rc = L.llama_decode(self._ctx, batch)
+        if rc == 1:
+            raise EngineError(f"the KV cache ({self.n_ctx} cells) is full; raise --ctx or lower the budget")
+        if rc != 0:
+            raise EngineError(f"llama_decode failed with code {rc}")
+
+    def _logits(self, n_outputs: int) -> np.ndarray:
+        ptr = L.llama_get_logits(self._ctx)
+        return np.ctypeslib.as_array(ptr, shape=(n_outputs, self.n_vocab))
+
+    def _sample(self, seq: Sequence, batch_index: int) -> int:
+        return int(L.llama_sampler_sample(seq.sampler, self._ctx, batch_index))
+
+    def _new_sampler(self, params: SamplingParams) -> Any:
+        chain = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
+        if params.temperature <= 0:
+            L.llama_sampler_chain_add(chain, L.llama_sampler_init_greedy())
+            return chain
+        if params.top_k > 0:
+            L.llama_sampler_chain_add(chain, L.llama_sampler_init_top_k(params.top_k))
+        if params.top_p < 1:
+            L.llama_sampler_chain_add(chain, L.llama_sampler_init_top_p(params.top_p, 1))
+        if params.min_p > 0:
+            L.llama_sampler_chain_add(chain, L.llama_sampler_init_min_p(params.min_p, 1))
+        L.llama_sampler_chain_add(chain, L.llama_sampler_init_temp(params.temperature))
+        L.llama_sampler_chain_add(chain, L.llama_sampler_init_dist(params.seed & 0xFFFFFFFF))
+        return chain
+
+    def _free_sampler(self, sampler: Any) -> None:
+        L.llama_sampler_free(sampler)
+
+    def _copy_cells(self, src: int, dst: int, n: int) -> None:
+        L.llama_memory_seq_cp(self._mem, src, dst, 0, n)
+
+    def _drop_cells(self, slot: int) -> None:
+        L.llama_memory_seq_rm(self._mem, slot, -1, -1)

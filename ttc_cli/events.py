@@ -1,0 +1,121 @@
+"""Typed events: what a strategy reports as it runs.
+
+Strategies are generators of these; the CLI, the JSON writer, the tests and the terminal UI only consume
+them. Events are small frozen dataclasses with one serialisation path (`to_json`) so the run log, `--json`
+and the renderers agree on what happened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One finished (or interrupted) sample and what the strategy made of it."""
+
+    index: int
+    text: str
+    tokens: int
+    finish_reason: str
+    mean_logprob: float
+    answer: str | None = None
+    answer_key: str | None = None
+    score: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "text": self.text,
+            "answer": self.answer,
+            "tokens": self.tokens,
+            "score": _round(self.score),
+            "mean_logprob": _round(self.mean_logprob),
+            "finish_reason": self.finish_reason,
+        }
+
+
+@dataclass(frozen=True)
+class Vote:
+    """One answer's standing in a vote: how many candidates gave it and their summed weight."""
+
+    answer: str
+    key: str
+    count: int
+    weight: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"answer": self.answer, "count": self.count, "weight": _round(self.weight)}
+
+
+class Event:
+    """Base of every event; `kind` names it in JSON (`candidate-finished`, ...)."""
+
+    @property
+    def kind(self) -> str:
+        name = type(self).__name__
+        return "".join("-" + c.lower() if c.isupper() else c for c in name).lstrip("-")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"event": self.kind}
+        for f in fields(self):  # type: ignore[arg-type]
+            out[f.name] = _jsonable(getattr(self, f.name))
+        return out
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    strategy: str
+    samples: int
+    max_tokens: int
+    budget_limit: int
+    prompt_tokens: int
+
+
+@dataclass(frozen=True)
+class CandidateStarted(Event):
+    index: int
+
+
+@dataclass(frozen=True)
+class TokensGenerated(Event):
+    """One decode step: the budget spent so far and each live candidate's token count."""
+
+    spent: int
+    progress: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class CandidateFinished(Event):
+    candidate: Candidate
+
+
+@dataclass(frozen=True)
+class VotesUpdated(Event):
+    votes: tuple[Vote, ...]
+
+
+@dataclass(frozen=True)
+class Final(Event):
+    """The strategy's result. `selection` says in words how `answer` was chosen."""
+
+    answer: str
+    response: str
+    selection: str
+    stopped_because: str
+    candidates: tuple[Candidate, ...] = field(default=())
+    votes: tuple[Vote, ...] = field(default=())
+    chosen: int | None = None
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    return value

@@ -1,0 +1,228 @@
+"""From a question and options to a finished run: validate, size the context, drive the strategy.
+
+`plan()` checks everything that needs no model (strategy, budget, N, YAML) so mistakes fail fast, before
+a model loads. `prepare()` renders the prompt with the model's template and checks that the request fits
+the context before any decoding. `execute()` drives a strategy's event stream, hands each event to the
+caller's renderer, and returns a `RunResult` whose `to_json()` is the `--json` schema.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ttc_cli.budget import TokenBudget
+from ttc_cli.config import Profile, PromptTemplate, guess_task, load_profile, load_prompt
+from ttc_cli.engine.base import Engine, EngineStats, SamplingParams
+from ttc_cli.errors import UsageError
+from ttc_cli.events import Event, Final
+from ttc_cli.strategies import Strategy, get_strategy
+from ttc_cli.strategies.context import RunContext
+from ttc_cli.verifiers.answers import question_choices
+from ttc_cli.verifiers.scoring import SCORERS
+
+MAX_SAMPLES = 255  # llama.cpp's 256 sequences, less the prompt's
+VOTES = ("majority", "weighted")
+
+
+@dataclass(frozen=True)
+class AskOptions:
+    strategy: str = "self-consistency"
+    budget: str | None = None
+    samples: int | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    seed: int | None = None
+    task: str = "auto"
+    profile: str = "default"
+    vote: str = "majority"
+    scorer: str = "mean-logprob"
+    ctx: int | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated request, still independent of any model."""
+
+    question: str
+    strategy: Strategy
+    budget_limit: int
+    budget_preset: str | None
+    samples: int
+    sampling: SamplingParams
+    prompt: PromptTemplate
+    profile: Profile
+    options: AskOptions
+
+    def new_budget(self) -> TokenBudget:
+        return TokenBudget(self.budget_limit, preset=self.budget_preset)
+
+
+def plan(question: str, opts: AskOptions) -> Plan:
+    question = question.strip()
+    if not question:
+        raise UsageError("the question is empty", 'pass it as an argument (ttc ask "...") or on stdin')
+    strategy = get_strategy(opts.strategy)
+    profile = load_profile(opts.profile)
+    budget, preset = profile.budget(opts.budget)
+    samples = (opts.samples or preset.samples) if strategy.samples else 1
+    if opts.samples is not None and not 1 <= opts.samples <= MAX_SAMPLES:
+        raise UsageError(
+            f"-n/--samples must be between 1 and {MAX_SAMPLES}, got {opts.samples}", "pick a smaller N"
+        )
+    max_tokens = opts.max_tokens if opts.max_tokens is not None else preset.max_tokens
+    if max_tokens < 1:
+        raise UsageError(f"--max-tokens must be positive, got {max_tokens}", "e.g. --max-tokens 512")
+    if opts.temperature is not None and opts.temperature < 0:
+        raise UsageError(f"--temperature must be 0 or more, got {opts.temperature}", "0 means greedy")
+    if opts.vote not in VOTES:
+        raise UsageError(f"unknown vote '{opts.vote}'", f"choose one of: {', '.join(VOTES)}")
+    if opts.scorer not in SCORERS:
+        raise UsageError(f"unknown scorer '{opts.scorer}'", f"choose one of: {', '.join(SCORERS)}")
+    if opts.ctx is not None and opts.ctx < 64:
+        raise UsageError(
+            f"--ctx {opts.ctx} is too small", "use at least 64, or leave it out to size it from the budget"
+        )
+    task = guess_task(question) if opts.task == "auto" else opts.task
+    prompt = load_prompt(task)
+    s = profile.sampling
+    sampling = SamplingParams(
+        temperature=float(opts.temperature if opts.temperature is not None else s.get("temperature", 0.7)),
+        top_k=int(s.get("top_k", 40)),
+        top_p=float(s.get("top_p", 0.95)),
+        min_p=float(s.get("min_p", 0.05)),
+        top_logprobs=int(s.get("top_logprobs", 5)),
+        seed=opts.seed if opts.seed is not None else secrets.randbelow(2**31),
+        max_tokens=max_tokens,
+    )
+    return Plan(question, strategy, budget.limit, budget.preset, samples, sampling, prompt, profile, opts)
+
+
+def kv_cells_needed(prompt_tokens: int, samples: int, max_tokens: int, budget: int) -> int:
+    """Cells a sampling run can occupy at once: the shared prompt, each fork's copy of the prompt's last
+    token, and every token the budget lets the candidates generate."""
+    return prompt_tokens + samples + min(budget, samples * max_tokens) + 1
+
+
+def prepare(p: Plan, engine: Engine) -> RunContext:
+    """Render and tokenize the prompt, check it fits, size the engine's context for this run."""
+    tokens = engine.chat_tokens(p.prompt.messages(p.question))
+    cap = p.options.ctx or p.profile.max_context
+    model_ctx = engine.n_ctx_train
+    window = min(model_ctx, p.options.ctx or model_ctx)
+    if len(tokens) + 1 > window:
+        raise UsageError(
+            f"the question is {len(tokens)} tokens with its prompt, more than the {window}-token context",
+            "shorten the question"
+            + (" or raise --ctx" if p.options.ctx and p.options.ctx < model_ctx else ""),
+        )
+    max_tokens = min(p.sampling.max_tokens, window - len(tokens))
+    need = kv_cells_needed(len(tokens), p.samples, max_tokens, p.budget_limit)
+    if need > cap:
+        what = (
+            f"{p.samples} samples of up to {max_tokens} tokens"
+            if p.samples > 1
+            else "this question and budget"
+        )
+        raise UsageError(
+            f"{what} need a KV cache of {need} tokens, more than the {cap} available",
+            "lower -n, --max-tokens or --budget" + (", or raise --ctx" if p.options.ctx else ""),
+        )
+    engine.reserve(-(-need // 256) * 256, p.samples + 1)
+    return RunContext(
+        question=p.question,
+        engine=engine,
+        budget=p.new_budget(),
+        prompt_tokens=tokens,
+        samples=p.samples,
+        sampling=replace(p.sampling, max_tokens=max_tokens),
+        choices=question_choices(p.question),
+        vote=p.options.vote,
+        scorer=p.options.scorer,
+    )
+
+
+@dataclass
+class RunResult:
+    question: str
+    strategy: str
+    model: str
+    task: str
+    final: Final
+    budget: TokenBudget
+    samples: int
+    seed: int
+    prompt_tokens: int
+    stats: EngineStats
+    load_s: float
+    total_s: float
+
+    @property
+    def interrupted(self) -> bool:
+        return self.final.stopped_because == "interrupted"
+
+    def to_json(self) -> dict[str, Any]:
+        f = self.final
+        return {
+            "answer": f.answer,
+            "strategy": self.strategy,
+            "model": self.model,
+            "question": self.question,
+            "task": self.task,
+            "selection": f.selection,
+            "stopped_because": f.stopped_because,
+            "budget": {"limit": self.budget.limit, "spent": self.budget.spent, "preset": self.budget.preset},
+            "usage": {
+                "prompt_tokens": self.prompt_tokens,
+                "prompt_eval_tokens": self.stats.prompt_eval_tokens,
+                "generated_tokens": self.stats.generated_tokens,
+            },
+            "timing": {
+                "load_s": round(self.load_s, 3),
+                "prefill_s": round(self.stats.prefill_s, 3),
+                "decode_s": round(self.stats.decode_s, 3),
+                "total_s": round(self.total_s, 3),
+            },
+            "samples": self.samples,
+            "seed": self.seed,
+            "chosen": f.chosen,
+            "response": f.response,
+            "candidates": [c.to_json() for c in sorted(f.candidates, key=lambda c: c.index)],
+            "votes": [v.to_json() for v in f.votes],
+        }
+
+
+def execute(
+    p: Plan,
+    ctx: RunContext,
+    on_event: Callable[[Event], None] | None = None,
+    load_s: float = 0.0,
+) -> RunResult:
+    """Drive the strategy to its Final event, passing every event to `on_event`."""
+    before = ctx.engine.stats.snapshot()
+    start = time.perf_counter()
+    final: Final | None = None
+    for event in p.strategy.run(ctx):
+        if on_event is not None:
+            on_event(event)
+        if isinstance(event, Final):
+            final = event
+    if final is None:
+        raise RuntimeError(f"strategy {p.strategy.name} ended without a Final event")
+    return RunResult(
+        question=p.question,
+        strategy=p.strategy.name,
+        model=ctx.engine.model_name,
+        task=p.prompt.name,
+        final=final,
+        budget=ctx.budget,
+        samples=ctx.samples,
+        seed=ctx.sampling.seed,
+        prompt_tokens=len(ctx.prompt_tokens),
+        stats=ctx.engine.stats.since(before),
+        load_s=load_s,
+        total_s=load_s + time.perf_counter() - start,
+    )

@@ -1,0 +1,45 @@
+"""The strategy registry: every `--strategy` choice, `ttc strategies` and the tests read it.
+
+A strategy is a module with `DESCRIPTION` and `run(ctx) -> Iterator[Event]`; it never prints and never
+imports rich or llama_cpp. Add one by writing the module and listing it here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import ModuleType
+
+from ttc_cli.errors import UsageError
+from ttc_cli.events import Event
+from ttc_cli.strategies import best_of_n, greedy, self_consistency
+from ttc_cli.strategies.context import RunContext
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    description: str
+    run: Callable[[RunContext], Iterator[Event]]
+    samples: bool  # whether -n/--samples means anything to it
+
+
+def _entry(name: str, module: ModuleType, samples: bool) -> Strategy:
+    return Strategy(name, module.DESCRIPTION, module.run, samples)
+
+
+STRATEGIES: dict[str, Strategy] = {
+    s.name: s
+    for s in (
+        _entry("greedy", greedy, samples=False),
+        _entry("best-of-n", best_of_n, samples=True),
+        _entry("self-consistency", self_consistency, samples=True),
+    )
+}
+
+
+def get_strategy(name: str) -> Strategy:
+    try:
+        return STRATEGIES[name]
+    except KeyError:
+        raise UsageError(f"unknown strategy '{name}'", f"choose one of: {', '.join(STRATEGIES)}") from None

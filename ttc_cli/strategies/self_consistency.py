@@ -1,0 +1,78 @@
+"""self-consistency: sample N chains of thought, extract each final answer, return the plurality.
+
+`--vote weighted` weighs each vote by the candidate's confidence (geometric-mean token probability).
+Only answers that parse vote: candidates that state none are left out of the tally and the output says how
+many did. When no candidate states a parseable answer (a proof, an explanation), voting over raw strings
+would be meaningless, so the candidate most consistent with the others (a lexical medoid) is chosen
+instead, and `selection` says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ttc_cli.events import Candidate, CandidateFinished, Event, Final, VotesUpdated
+from ttc_cli.strategies.context import RunContext
+from ttc_cli.strategies.sampling import complete, sample, stopped_because
+from ttc_cli.verifiers.consistency import most_consistent
+from ttc_cli.verifiers.scoring import vote_weight
+from ttc_cli.verifiers.voting import VoteTally
+
+DESCRIPTION = "N samples, majority vote over their final answers (--vote weighted for confidence weights)"
+
+
+def run(ctx: RunContext) -> Iterator[Event]:
+    weighted = ctx.vote == "weighted"
+    live = VoteTally(weighted=weighted)
+    cands: list[Candidate] = []
+    for event in sample(ctx, ctx.samples):
+        yield event
+        if isinstance(event, CandidateFinished):
+            cands.append(event.candidate)
+            c = event.candidate
+            if c.answer_key is not None and c.finish_reason == "stop":
+                live.add(c.answer_key, c.answer or "", vote_weight(c.mean_logprob) if weighted else 1.0)
+                yield VotesUpdated(live.snapshot())
+    yield choose(cands, ctx, weighted)
+
+
+def choose(cands: list[Candidate], ctx: RunContext, weighted: bool) -> Final:
+    pool = complete(cands)
+    voters = [c for c in pool if c.answer_key is not None]
+    note = "" if len(pool) == len(cands) else " (no candidate finished; partial answers)"
+    if not voters:
+        texts = [c.text for c in pool]
+        best = pool[most_consistent(texts)] if any(texts) else pool[0]
+        return Final(
+            answer=best.text,
+            response=best.text,
+            selection=f"no parseable final answers among {len(pool)} candidates, so the one most consistent "
+            f"with the others was chosen{note}",
+            stopped_because=stopped_because(cands, ctx),
+            candidates=tuple(cands),
+            chosen=best.index,
+        )
+    tally = VoteTally(weighted=weighted)
+    for c in voters:
+        tally.add(c.answer_key or "", c.answer or "", vote_weight(c.mean_logprob) if weighted else 1.0)
+    lead = tally.leader()
+    assert lead is not None
+    backers = [c for c in voters if c.answer_key == lead.key]
+    best = max(backers, key=lambda c: c.mean_logprob)
+    kind = "weighted vote" if weighted else "plurality vote"
+    share = (
+        f"{lead.weight:.2f} of {sum(v.weight for v in tally.snapshot()):.2f} weight"
+        if weighted
+        else (f"{lead.count} of {len(voters)} votes")
+    )
+    unparsed = len(pool) - len(voters)
+    extra = f"; {unparsed} candidate(s) stated no parseable answer" if unparsed else ""
+    return Final(
+        answer=lead.answer,
+        response=best.text,
+        selection=f"{kind}: {share}{extra}{note}",
+        stopped_because=stopped_because(cands, ctx),
+        candidates=tuple(cands),
+        votes=tally.snapshot(),
+        chosen=best.index,
+    )

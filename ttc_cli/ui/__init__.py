@@ -1,0 +1,1 @@
+"""Rich renderers for stderr. Nothing else in ttc imports rich at run time."""
