@@ -170,3 +170,12 @@ def test_released_slots_are_reused():
         run("self-consistency", ctx)
         ctx.budget = TokenBudget(100)
     assert len(ctx.engine._free_slots) == 4
+
+
+def test_with_no_finished_candidate_the_vote_uses_partial_answers_and_says_so():
+    scripts = [Script("The answer is 3" + "." * 50), Script("The answer is 3" + "!" * 50)]
+    _, final = run("self-consistency", make_ctx(scripts, samples=2, budget=40))
+    assert final.stopped_because == "budget" and final.answer == "3"
+    assert "no candidate finished" in final.selection
+    _, complete_run = run("self-consistency", make_ctx(scripts, samples=2))
+    assert "no candidate finished" not in complete_run.selection

@@ -13,7 +13,8 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
@@ -92,60 +93,81 @@ def load_engine(
     return engine, time.perf_counter() - start
 
 
-StrategyOpt = Annotated[
-    str, typer.Option("--strategy", "-s", help="How to spend the budget (see `ttc strategies`).")
-]
+# Options shared by `ask` and `compare`.
+QuestionArg = Annotated[str | None, typer.Argument(help="The question; '-' or omitted reads stdin.")]
 BudgetOpt = Annotated[
     str | None,
     typer.Option("--budget", "-b", help="Preset (low, medium, high, max) or a number of generated tokens."),
 ]
+SamplesOpt = Annotated[int | None, typer.Option("--samples", "-n", help="Number of samples N.")]
+MaxTokensOpt = Annotated[int | None, typer.Option("--max-tokens", help="Cap on one candidate's tokens.")]
+TemperatureOpt = Annotated[float | None, typer.Option("--temperature", "-t", help="Sampling temperature.")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed; candidate i uses seed+i.")]
+TaskOpt = Annotated[str, typer.Option("--task", help="Prompt to use: math, general, auto, or your own.")]
+VoteOpt = Annotated[str, typer.Option("--vote", help="self-consistency vote: majority or weighted.")]
+ScorerOpt = Annotated[str, typer.Option("--scorer", help="best-of-n score: mean-logprob or confidence.")]
+ProfileOpt = Annotated[str, typer.Option("--profile", help="Profile YAML with budget presets.")]
+GpuLayersOpt = Annotated[
+    int | None, typer.Option("--gpu-layers", "-ngl", help="Layers to offload (default: all if GPU build).")
+]
+CtxOpt = Annotated[int | None, typer.Option("--ctx", help="KV cache size (default: sized from the budget).")]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads (default: all cores).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON with the full result on stdout.")]
+NoLiveOpt = Annotated[bool, typer.Option("--no-live", help="No live view; only the closing summary.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show llama.cpp's log on stderr.")]
+
+
+def _stderr_console(quiet: bool) -> Any:
+    """A Rich console on stderr when a person is watching it; None in pipelines and with --quiet."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    from ttc_cli.ui.live import make_console
+
+    return make_console()
+
+
+def _new_state(p: Any, engine: Any) -> Any:
+    from ttc_cli.ui.state import RunState
+
+    return RunState(
+        strategy=p.strategy.name,
+        model=engine.model_name,
+        device=engine.device,
+        budget_limit=p.budget_limit,
+        budget_preset=p.budget_preset,
+    )
 
 
 @app.command()
 def ask(
-    question: Annotated[str | None, typer.Argument(help="The question; '-' or omitted reads stdin.")] = None,
-    strategy: StrategyOpt = "self-consistency",
+    question: QuestionArg = None,
+    strategy: Annotated[
+        str, typer.Option("--strategy", "-s", help="How to spend the budget (see `ttc strategies`).")
+    ] = "self-consistency",
     budget: BudgetOpt = None,
-    samples: Annotated[int | None, typer.Option("--samples", "-n", help="Number of samples N.")] = None,
-    max_tokens: Annotated[
-        int | None, typer.Option("--max-tokens", help="Cap on one candidate's tokens.")
-    ] = None,
-    temperature: Annotated[
-        float | None, typer.Option("--temperature", "-t", help="Sampling temperature.")
-    ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed; candidate i uses seed+i.")] = None,
-    task: Annotated[
-        str, typer.Option("--task", help="Prompt to use: math, general, auto, or your own.")
-    ] = "auto",
-    vote: Annotated[
-        str, typer.Option("--vote", help="self-consistency vote: majority or weighted.")
-    ] = "majority",
-    scorer: Annotated[
-        str, typer.Option("--scorer", help="best-of-n score: mean-logprob or confidence.")
-    ] = "mean-logprob",
-    profile: Annotated[str, typer.Option("--profile", help="Profile YAML with budget presets.")] = "default",
+    samples: SamplesOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    temperature: TemperatureOpt = None,
+    seed: SeedOpt = None,
+    task: TaskOpt = "auto",
+    vote: VoteOpt = "majority",
+    scorer: ScorerOpt = "mean-logprob",
+    profile: ProfileOpt = "default",
     model: Annotated[
         str | None,
         typer.Option("--model", "-m", envvar="TTC_MODEL", help="GGUF model file.", show_envvar=True),
     ] = None,
-    gpu_layers: Annotated[
-        int | None,
-        typer.Option("--gpu-layers", "-ngl", help="Layers to offload (default: all if GPU build)."),
-    ] = None,
-    ctx: Annotated[
-        int | None, typer.Option("--ctx", help="KV cache size (default: sized from the budget).")
-    ] = None,
-    threads: Annotated[
-        int | None, typer.Option("--threads", help="CPU threads (default: all cores).")
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object with the full result.")
-    ] = False,
+    gpu_layers: GpuLayersOpt = None,
+    ctx: CtxOpt = None,
+    threads: ThreadsOpt = None,
+    as_json: JsonOpt = False,
     full: Annotated[
         bool, typer.Option("--full", help="Print the chosen response, not just its answer.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show llama.cpp's log on stderr.")] = False,
+    no_live: NoLiveOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Answer one question with the chosen strategy and budget."""
     from ttc_cli.runner import AskOptions, execute, plan, prepare
@@ -167,18 +189,13 @@ def ask(
     engine, load_s = load_engine(model, gpu_layers, threads, verbose)
     run_ctx = prepare(the_plan, engine)
 
-    show = not quiet and sys.stderr.isatty()
-    console = None
-    if show:
-        from rich.console import Console
-
-        console = Console(stderr=True)
+    console = _stderr_console(quiet)
     with _first_ctrl_c_stops(run_ctx.stop):
-        if console is not None:
-            from ttc_cli.ui.status import StatusLine
+        if console is not None and not no_live:
+            from ttc_cli.ui.live import LiveView
 
-            with StatusLine(console, the_plan.strategy.name, run_ctx.budget.limit) as status:
-                result = execute(the_plan, run_ctx, status, load_s=load_s)
+            with LiveView(console, _new_state(the_plan, engine)) as view:
+                result = execute(the_plan, run_ctx, view, load_s=load_s)
         else:
             result = execute(the_plan, run_ctx, load_s=load_s)
 
@@ -189,11 +206,108 @@ def ask(
         sys.stdout.write((result.final.response if full else result.final.answer).rstrip() + "\n")
     sys.stdout.flush()
     if console is not None:
-        from ttc_cli.ui.status import summary_line
+        from ttc_cli.ui.widgets import summary
 
-        console.print(summary_line(data))
+        console.print(summary(data))
     if result.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+@app.command()
+def compare(
+    question: QuestionArg = None,
+    strategies: Annotated[
+        list[str] | None,
+        typer.Option("--strategy", "-s", help="A strategy to run; repeat for several (default: all)."),
+    ] = None,
+    models: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model", "-m", help="GGUF model; repeat for several (default: $TTC_MODEL, else built-in)."
+        ),
+    ] = None,
+    budget: BudgetOpt = None,
+    samples: SamplesOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    temperature: TemperatureOpt = None,
+    seed: SeedOpt = None,
+    task: TaskOpt = "auto",
+    vote: VoteOpt = "majority",
+    scorer: ScorerOpt = "mean-logprob",
+    profile: ProfileOpt = "default",
+    gpu_layers: GpuLayersOpt = None,
+    ctx: CtxOpt = None,
+    threads: ThreadsOpt = None,
+    as_json: JsonOpt = False,
+    no_live: NoLiveOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run several strategies (and/or models) on the same question and budget, side by side."""
+    import secrets
+
+    from ttc_cli.engine.model_file import resolve_model_path
+    from ttc_cli.runner import AskOptions, execute, plan, prepare
+    from ttc_cli.strategies import STRATEGIES
+
+    text = _read_question(question)
+    seed = seed if seed is not None else secrets.randbelow(2**31)  # one seed, so runs differ only by strategy
+    base = AskOptions(
+        budget=budget,
+        samples=samples,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        seed=seed,
+        task=task,
+        profile=profile,
+        vote=vote,
+        scorer=scorer,
+        ctx=ctx,
+    )
+    plans = [plan(text, replace(base, strategy=s)) for s in dict.fromkeys(strategies or STRATEGIES)]
+    wanted: list[str | None] = list(models) if models else [None]
+    paths = [resolve_model_path(m) for m in wanted]  # every path is checked before any model loads
+
+    console = _stderr_console(quiet)
+    results = []
+    for path in paths:
+        engine, load_s = load_engine(str(path), gpu_layers, threads, verbose)
+        contexts = [prepare(p, engine) for p in plans]
+        view = None
+        if console is not None and not no_live:
+            from ttc_cli.ui.live import CompareView
+
+            view = CompareView(console, [_new_state(p, engine) for p in plans])
+        with view or nullcontext():
+            for i, (p, run_ctx) in enumerate(zip(plans, contexts, strict=True)):
+                if view is not None:
+                    view.select(i)
+                with _first_ctrl_c_stops(run_ctx.stop):
+                    results.append(execute(p, run_ctx, view, load_s=load_s if i == 0 else 0.0))
+                if results[-1].interrupted:
+                    break
+        engine.close()
+        if results[-1].interrupted:
+            break
+
+    data = [r.to_json() for r in results]
+    if as_json:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    else:
+        _print_compare_table(data)
+    sys.stdout.flush()
+    if any(r.interrupted for r in results):
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _print_compare_table(data: list[dict[str, Any]]) -> None:
+    """The comparison is the result, so it goes to stdout (plain text when stdout is not a terminal)."""
+    from rich.console import Console
+
+    from ttc_cli.ui.widgets import compare_table
+
+    width = None if sys.stdout.isatty() else 160
+    Console(file=sys.stdout, width=width, soft_wrap=False).print(compare_table(data))
 
 
 @app.command("strategies")

@@ -91,9 +91,13 @@ def _load(kind: str, name: str) -> tuple[dict[str, Any], list[Path]]:
     return data, sources
 
 
+def _invalid(where: list[Path], what: str) -> UsageError:
+    return UsageError(f"invalid {where[-1]}: {what}", "fix the file or remove it to use the built-in")
+
+
 def _require(cond: bool, where: list[Path], what: str) -> None:
     if not cond:
-        raise UsageError(f"invalid {where[-1]}: {what}", "fix the file or remove it to use the built-in")
+        raise _invalid(where, what)
 
 
 # ---- profiles --------------------------------------------------------------------------------------
@@ -146,9 +150,8 @@ def load_profile(name: str = "default") -> Profile:
     unknown = set(data) - {"default_budget", "budgets", "sampling", "engine"}
     _require(not unknown, where, f"unknown key(s) {', '.join(sorted(unknown))}")
     budgets = data.get("budgets")
-    _require(
-        isinstance(budgets, dict) and bool(budgets), where, "'budgets' must map preset names to settings"
-    )
+    if not isinstance(budgets, dict) or not budgets:
+        raise _invalid(where, "'budgets' must map preset names to settings")
     presets = {}
     for preset_name, spec in budgets.items():
         _require(isinstance(spec, dict), where, f"budget '{preset_name}' must be a mapping")
@@ -202,9 +205,8 @@ def load_prompt(name: str) -> PromptTemplate:
     unknown = set(data) - {"system", "template"}
     _require(not unknown, where, f"unknown key(s) {', '.join(sorted(unknown))}")
     template = data.get("template")
-    _require(
-        isinstance(template, str) and "{question}" in template, where, "'template' must contain {question}"
-    )
+    if not isinstance(template, str) or "{question}" not in template:
+        raise _invalid(where, "'template' must contain {question}")
     system = data.get("system", "")
     _require(isinstance(system, str), where, "'system' must be a string")
     return PromptTemplate(name, system.strip(), template)

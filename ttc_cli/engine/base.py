@@ -176,6 +176,11 @@ class Engine(ABC):
     def reserve(self, n_ctx: int, n_seq: int) -> None:
         """Make room for `n_ctx` cache cells and `n_seq` sequences (between runs only)."""
 
+    @property
+    def device(self) -> str:
+        """Where decoding runs, for the UI header."""
+        return "CPU"
+
     # ---- sequences ---------------------------------------------------------------------------------
     @property
     def n_seq_max(self) -> int:

@@ -95,6 +95,13 @@ class LlamaEngine(Engine):
         self.n_ctx = 0
         self._open_context(n_ctx, n_seq_max)
 
+    @property
+    def device(self) -> str:
+        """Where the model runs, for the UI header: 'CPU · 2 threads' or 'GPU · 999 layers'."""
+        if self.gpu_layers > 0 and supports_gpu_offload():
+            return f"GPU · {self.gpu_layers} layers"
+        return f"CPU · {self.threads} threads"
+
     # ---- context -----------------------------------------------------------------------------------
     def _open_context(self, n_ctx: int, n_seq_max: int) -> None:
         self._close_context()

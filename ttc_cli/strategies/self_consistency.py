@@ -39,7 +39,8 @@ def run(ctx: RunContext) -> Iterator[Event]:
 def choose(cands: list[Candidate], ctx: RunContext, weighted: bool) -> Final:
     pool = complete(cands)
     voters = [c for c in pool if c.answer_key is not None]
-    note = "" if len(pool) == len(cands) else " (no candidate finished; partial answers)"
+    none_finished = all(c.finish_reason != "stop" for c in cands)
+    note = " (no candidate finished; from partial answers)" if none_finished else ""
     if not voters:
         texts = [c.text for c in pool]
         best = pool[most_consistent(texts)] if any(texts) else pool[0]
