@@ -18,7 +18,7 @@ from ttc_cli.budget import TokenBudget
 from ttc_cli.config import Profile, PromptTemplate, guess_task, load_profile, load_prompt
 from ttc_cli.engine.base import Engine, EngineStats, SamplingParams
 from ttc_cli.errors import UsageError
-from ttc_cli.events import Event, Final
+from ttc_cli.events import Event, Final, RunStarted
 from ttc_cli.strategies import Strategy, get_strategy
 from ttc_cli.strategies.context import RunContext
 from ttc_cli.verifiers.answers import question_choices
@@ -205,6 +205,16 @@ def execute(
     before = ctx.engine.stats.snapshot()
     start = time.perf_counter()
     final: Final | None = None
+    if on_event is not None:
+        on_event(
+            RunStarted(
+                p.strategy.name,
+                ctx.samples,
+                ctx.sampling.max_tokens,
+                ctx.budget.limit,
+                len(ctx.prompt_tokens),
+            )
+        )
     for event in p.strategy.run(ctx):
         if on_event is not None:
             on_event(event)
