@@ -1,13 +1,18 @@
-"""Render tests: the text a person sees at a fixed width, built from real event objects."""
+"""The terminal UI: states built from real events, drawn at a fixed width, checked as the text one sees."""
 
 from __future__ import annotations
 
 import io
+import math
 import time
 from dataclasses import dataclass
 
-from rich.console import Console
+import pytest
+from rich.console import Console, RenderableType
 
+import ttc_cli.ui.state as ui_state
+from ttc_cli.budget import TokenBudget
+from ttc_cli.engine.base import EngineStats
 from ttc_cli.events import (
     Candidate,
     CandidateFinished,
@@ -19,152 +24,226 @@ from ttc_cli.events import (
     Vote,
     VotesUpdated,
 )
-from ttc_cli.ui import state as state_mod
-from ttc_cli.ui.live import LiveView
-from ttc_cli.ui.state import RunState
-from ttc_cli.ui.widgets import candidates_table, compare_table, run_view, summary, vote_tally
+from ttc_cli.runner import RunResult
+from ttc_cli.ui.live import CompareView, LiveView
+from ttc_cli.ui.state import RunState, on
+from ttc_cli.ui.widgets import (
+    budget_bar,
+    candidates_table,
+    compare_panels,
+    compare_table,
+    run_view,
+    summary,
+    vote_tally,
+)
 
 
-def render(renderable, width: int = 100) -> str:
-    console = Console(file=io.StringIO(), width=width, color_system=None)
+def render(renderable: RenderableType, width: int = 100) -> str:
+    console = Console(file=io.StringIO(), width=width, color_system=None, record=False)
     console.print(renderable)
     return console.file.getvalue()  # type: ignore[attr-defined]
 
 
-def cand(i: int, answer: str | None, lp: float = -0.5, reason: str = "stop", tokens: int = 30) -> Candidate:
-    return Candidate(i, f"... the answer is {answer}", tokens, reason, lp, answer, answer, lp)
-
-
-def sc_state(n: int = 8, finished: int = 5) -> RunState:
-    s = RunState("self-consistency", "SmolLM2", "CPU · 2 threads", 4096, "medium")
-    s.update(RunStarted("self-consistency", n, 512, 4096, 60))
+def new_state(strategy: str = "self-consistency", n: int = 8, limit: int = 4096) -> RunState:
+    state = RunState(strategy, "SmolLM2-135M", "CPU · 2 threads", limit, "medium")
+    state.update(RunStarted(strategy, n, 512, limit, 40))
     for i in range(n):
-        s.update(CandidateStarted(i))
-    s.update(TokensGenerated(1234, tuple((i, 40 + i) for i in range(n))))
-    answers = ["42", "7", "42", "13", "42", "7", "9", "1"]
-    for i in range(finished):
-        s.update(CandidateFinished(cand(i, answers[i % len(answers)], tokens=40 + i)))
-    s.update(VotesUpdated((Vote("42", "42", 3, 3.0), Vote("7", "7", 1, 1.0), Vote("13", "13", 1, 1.0))))
-    return s
+        state.update(CandidateStarted(i))
+    return state
 
 
-def test_run_view_shows_header_budget_candidates_and_tally():
-    text = render(run_view(sc_state()))
-    assert "self-consistency · SmolLM2 · budget medium (4,096) tokens · CPU · 2 threads" in text
-    assert "1,234/4,096 tokens" in text and "5/8 done" in text
-    assert text.count("generating") == 3 and text.count("finished") == 5
-    lines = [line for line in text.splitlines() if "█" in line or "░" in line]
-    tally = [line for line in lines if "tokens" not in line]
-    assert [line.split()[0:2] for line in tally] == [
-        ["★", "42"],
-        ["7", "█" * 10 + "░" * 20],
-        ["13", "█" * 10 + "░" * 20],
-    ]
-    assert tally[0].rstrip().endswith(" 3") and tally[1].rstrip().endswith(" 1")
-    assert text.count("★") == 1
+def cand(i: int, answer: str | None = "18", reason: str = "stop", lp: float = -0.2) -> Candidate:
+    return Candidate(i, f"... so {answer}", 100, reason, lp, answer, answer, lp)
 
 
-def test_weighted_tally_shows_weights_and_scales_bars_by_them():
-    s = sc_state()
-    s.update(VotesUpdated((Vote("7", "7", 1, 0.9), Vote("42", "42", 3, 0.3))))
-    text = render(vote_tally(s, width=10))
-    first, second = [line for line in text.splitlines() if line.strip()]
-    assert first.startswith("★ 7") and first.rstrip().endswith("1 (0.90)")
-    assert "██████████" in first and "███░░░░░░░" in second
+def votes(*pairs: tuple[str, int]) -> tuple[Vote, ...]:
+    return tuple(Vote(a, a, n, float(n)) for a, n in pairs)
 
 
-def test_candidate_table_is_bounded_and_says_how_many_are_hidden():
-    s = sc_state(n=64, finished=40)
-    text = render(candidates_table(s, max_rows=8))
-    rows = [line for line in text.splitlines()[1:] if line.strip() and "more" not in line]
-    assert len(rows) == 8
-    assert "… 56 more" in text
-    assert sum("generating" in r for r in rows) == 8  # the live ones come first
+def candidate_rows(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.split()[:1] and line.split()[0].lstrip("→").isdigit()]
 
 
-def test_view_height_stays_bounded_with_many_candidates_and_answers():
-    s = sc_state(n=64, finished=64)
-    s.update(VotesUpdated(tuple(Vote(str(a), str(a), 30 - a, 30.0 - a) for a in range(30))))
-    full, compact = render(run_view(s)), render(run_view(s, compact=True))
-    assert len(full.splitlines()) <= 20 and len(compact.splitlines()) <= 12
-    assert "… 24 more answers" in full
+def result_json(
+    strategy: str, answer: str, stopped: str = "completed", scores: tuple[float, ...] = ()
+) -> dict:
+    """What the CLI hands to `summary` and `compare_table`: a real `RunResult.to_json()`."""
+    cands = tuple(Candidate(i, answer, 50, "stop", s, answer, answer, s) for i, s in enumerate(scores))
+    budget = TokenBudget(4096, preset="medium")
+    budget.take(1234)
+    final = Final(answer, answer, "plurality vote: 3 of 4 votes", stopped, cands, (), 0 if cands else None)
+    result = RunResult(
+        "q?", strategy, "SmolLM2-135M", "math", final, budget, 4, 1, 40, EngineStats(), 0.5, 3.25
+    )
+    return result.to_json()
 
 
-def test_compact_view_has_no_header_and_final_marks_the_chosen_candidate():
-    s = sc_state(n=4, finished=4)
-    s.update(Final("42", "...", "plurality vote", "completed", tuple(cand(i, "42") for i in range(4)), (), 2))
-    text = render(run_view(s, compact=True))
-    assert "budget medium" not in text
-    assert "★2" in text
+def test_tally_lists_answers_leader_first_with_counts_and_a_star_on_the_leader_only() -> None:
+    state = new_state()
+    state.update(VotesUpdated(votes(("18", 5), ("17", 2), ("20", 1))))
+    lines = render(vote_tally(state)).splitlines()
+    rows = [line for line in lines if "█" in line or "░" in line]
+    assert [r.lstrip("★ ").split()[0] for r in rows] == ["18", "17", "20"]
+    assert [r.split()[-1] for r in rows] == ["5", "2", "1"]
+    assert rows[0].startswith("★") and sum("★" in line for line in lines) == 1
+    assert rows[0].count("█") == 30 and rows[1].count("█") == 12  # proportional to the count
 
 
-def test_final_settles_candidates_that_were_still_generating():
-    s = sc_state(n=3, finished=1)
-    partial = cand(2, None, reason="interrupted", tokens=12)
-    s.update(Final("42", "...", "x", "interrupted", (cand(0, "42"), cand(1, "7"), partial), (), 0))
-    statuses = {i: c.status for i, c in s.candidates.items()}
-    assert statuses == {0: "finished", 1: "finished", 2: "interrupted"}
+def test_weighted_tally_draws_bars_by_weight() -> None:
+    state = new_state()
+    state.update(VotesUpdated((Vote("7", "7", 2, 1.8), Vote("9", "9", 3, 0.9))))
+    rows = [line for line in render(vote_tally(state)).splitlines() if "█" in line]
+    assert "2 (1.80)" in rows[0] and "3 (0.90)" in rows[1]
+    assert rows[0].count("█") == 2 * rows[1].count("█")
 
 
-def _result(strategy: str, answer: str, spent: int = 100, stopped: str = "completed", score=None) -> dict:
-    return {
-        "strategy": strategy,
-        "model": "m.gguf",
-        "answer": answer,
-        "selection": "plurality vote: 3 of 4 votes",
-        "stopped_because": stopped,
-        "budget": {"limit": 4096, "spent": spent},
-        "timing": {"total_s": 1.25},
-        "candidates": [{"score": score}] if score is not None else [],
-    }
+def test_tally_summarises_answers_beyond_max_rows() -> None:
+    state = new_state()
+    state.update(VotesUpdated(votes(*((str(a), 30 - a) for a in range(30)))))
+    text = render(vote_tally(state, max_rows=6))
+    assert sum("█" in line for line in text.splitlines()) == 6
+    assert f"… 24 more answers ({sum(30 - a for a in range(6, 30))} votes)" in text
 
 
-def test_compare_table_marks_agreement_with_the_majority():
-    results = [
-        _result("greedy", "41"),
-        _result("best-of-n", "42.0", score=-0.51),
-        _result("self-consistency", "42"),
-    ]
-    rows = {
-        line.split()[1]: line
-        for line in render(compare_table(results), width=140).splitlines()
-        if "m.gguf" in line
-    }
-    assert "✗" in rows["greedy"] and "✓" in rows["best-of-n"] and "✓" in rows["self-consistency"]
-    assert "-0.510" in rows["best-of-n"] and "100/4,096" in rows["greedy"]
+def test_candidate_table_shows_generating_first_then_most_recent_finished_and_counts_the_rest() -> None:
+    state = new_state(n=12)
+    for i in range(10):
+        state.update(CandidateFinished(cand(i)))
+    rows = candidate_rows(render(candidates_table(state, max_rows=4)))
+    assert [int(r.split()[0]) for r in rows] == [8, 9, 10, 11]
+    assert "… 8 more" in render(candidates_table(state, max_rows=4))
 
 
-def test_summary_names_the_stop_only_when_the_run_did_not_complete():
-    done = render(summary(_result("self-consistency", "42")), width=160)
-    cut = render(summary(_result("self-consistency", "42", stopped="budget")), width=160)
-    assert "answer 42" in done and "100/4,096 tokens" in done and "stopped" not in done
-    assert "stopped: budget" in cut
+def test_candidate_table_statuses_tokens_and_confidence() -> None:
+    state = new_state(n=5)
+    state.update(TokensGenerated(210, ((4, 1234),)))
+    for i, reason in enumerate(("stop", "length", "budget", "interrupted")):
+        state.update(CandidateFinished(cand(i, reason=reason, lp=-0.2)))
+    rows = candidate_rows(render(candidates_table(state)))
+    assert [r.split()[1] for r in rows] == ["finished", "length", "budget", "interrupted", "generating"]
+    assert f"{math.exp(-0.2):.2f}" in rows[0] and "1,234" in rows[4]
 
 
-def test_unknown_events_are_ignored_and_new_ones_need_one_handler():
+def test_budget_bar_shows_spent_over_limit() -> None:
+    state = new_state(n=2)
+    state.update(TokensGenerated(1234, ((0, 617), (1, 617))))
+    text = render(budget_bar(state))
+    assert "1,234/4,096 tokens" in text and "0/2 done" in text
+    assert text.count("█") == round(1234 / 4096 * 40)
+
+
+def test_full_view_has_a_header_and_the_compact_view_does_not() -> None:
+    state = new_state()
+    full, compact = render(run_view(state)), render(run_view(state, compact=True))
+    assert "self-consistency · SmolLM2-135M · budget medium · 4,096 tokens" in full and "CPU" in full
+    assert "SmolLM2-135M" not in compact and "CPU" not in compact and "4,096 tokens" in compact
+
+
+def test_final_settles_every_candidate_and_marks_the_chosen_one() -> None:
+    state = new_state(n=4)
+    state.update(CandidateFinished(cand(0)))
+    # 1 and 2 were cut off by the budget and only the Final reports them; 3 is never mentioned again.
+    settled = (cand(0), cand(1, reason="budget"), cand(2, reason="budget"))
+    state.update(Final("18", "... so 18", "plurality", "budget", settled, votes(("18", 1)), chosen=0))
+    assert [state.candidates[i].status for i in range(4)] == ["finished", "budget", "budget", "cancelled"]
+    assert state.votes == votes(("18", 1)) and state.finished_at is not None
+    assert "→0" in render(run_view(state))
+    assert "answer 18 · plurality" in render(run_view(state, compact=True))  # ask prints it as its summary
+
+
+def test_unknown_events_are_ignored() -> None:
+    @dataclass(frozen=True)
+    class Unheard(Event):
+        x: int
+
+    state = new_state(n=2)
+    before = repr(state)
+    state.update(Unheard(1))
+    assert repr(state) == before
+
+
+def test_a_handler_registered_with_on_handles_a_new_event_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ui_state, "HANDLERS", dict(ui_state.HANDLERS))  # the registration ends with the test
+
     @dataclass(frozen=True)
     class EarlyStop(Event):
         reason: str
 
-    s = sc_state()
-    s.update(EarlyStop("leader 42 at P=0.97"))  # no handler: nothing happens
-    assert s.banners == []
-    try:
-        state_mod.on(EarlyStop)(lambda st, e: st.banners.append(e.reason))
-        s.update(EarlyStop("leader 42 at P=0.97"))
-        assert "▶ leader 42 at P=0.97" in render(run_view(s))
-    finally:
-        state_mod.HANDLERS.pop(EarlyStop, None)
+    @on(EarlyStop)
+    def _early_stop(state: RunState, e: EarlyStop) -> None:
+        state.banners.append(f"early stop: {e.reason}")
+
+    state = new_state(n=2)
+    state.update(EarlyStop("the leader cannot be overtaken"))
+    assert "▶ early stop: the leader cannot be overtaken" in render(run_view(state))
 
 
-def test_live_view_redraws_on_a_clock_not_per_event():
-    console = Console(file=io.StringIO(), force_terminal=True, width=100, color_system=None)
-    s = sc_state()
+def test_height_stays_bounded_with_64_candidates_and_30_answers() -> None:
+    small, big = new_state(n=2), new_state(n=64)
+    for i in range(40):
+        big.update(CandidateFinished(cand(i, answer=f"answer number {i % 30}")))
+    big.update(VotesUpdated(votes(*((f"answer number {a}", 2 if a < 10 else 1) for a in range(30)))))
+    big.banners += ["one", "two", "three", "four"]
+    for compact, limit in ((False, 26), (True, 17)):
+        lines = render(run_view(big, compact=compact)).splitlines()
+        assert len(lines) <= limit, "\n".join(lines)
+        assert len(candidate_rows("\n".join(lines))) == (4 if compact else 8)
+    panels = render(compare_panels([big, big, small])).splitlines()
+    assert len(panels) <= 2 + 17 and all(len(line) <= 100 for line in panels)
+
+
+def test_compare_panels_are_titled_by_run_and_show_queued_runs_as_waiting() -> None:
+    queued = RunState("best-of-n", "SmolLM2-135M", "CPU", 4096, None)
+    text = render(compare_panels([new_state(), queued]))
+    assert "self-consistency · SmolLM2-135M" in text and "best-of-n · SmolLM2-135M" in text
+    assert "waiting" in text
+
+
+def test_compare_table_marks_agreement_with_the_majority_answer() -> None:
+    runs = [
+        result_json("greedy", "17"),
+        result_json("best-of-n", "18.0"),
+        result_json("self-consistency", "18"),
+    ]
+    lines = render(compare_table(runs), width=160).splitlines()[3:-1]  # between the header and the border
+    rows = {line.split("│")[1].strip(): line for line in lines}
+    assert "✗" in rows["greedy"] and "✓" in rows["best-of-n"] and "✓" in rows["self-consistency"]
+    assert "1,234/4,096" in rows["greedy"] and "3.2" in rows["greedy"]
+
+
+def test_compare_table_shows_no_majority_on_a_tie_and_the_top_score() -> None:
+    runs = [result_json("greedy", "17", scores=(-0.5, -0.25)), result_json("best-of-n", "18")]
+    text = render(compare_table(runs), width=160)
+    assert "✓" not in text and "✗" not in text
+    assert "-0.250" in text
+
+
+def test_summary_says_why_a_run_stopped_only_when_it_did_not_complete() -> None:
+    done = render(summary(result_json("greedy", "18")))
+    cut = render(summary(result_json("greedy", "18", "budget")))
+    assert "answer 18" in done and "1,234/4,096 tokens" in done and "3.2s" in done
+    assert "stopped" not in done and "stopped: budget" in cut
+
+
+def test_live_view_redraws_on_a_clock_not_per_event() -> None:
+    console = Console(file=io.StringIO(), force_terminal=True, width=100)
+    state = RunState("self-consistency", "SmolLM2-135M", "CPU", 100_000, None)
     start = time.perf_counter()
-    with LiveView(console, s) as view:
-        for k in range(2000):
-            view(TokensGenerated(k, ((0, k),)))
-    elapsed = time.perf_counter() - start
-    frames = console.file.getvalue().count("tokens ·")  # type: ignore[attr-defined]
-    assert frames <= 2 + 8 * (elapsed + 1), f"{frames} redraws in {elapsed:.2f}s"
-    assert "1,999/4,096 tokens" in console.file.getvalue()  # type: ignore[attr-defined]
+    with LiveView(console, state) as view:
+        view(RunStarted("self-consistency", 8, 512, 100_000, 40))
+        for i in range(8):
+            view(CandidateStarted(i))
+        for step in range(1, 2001):
+            view(TokensGenerated(8 * step, tuple((i, step) for i in range(8))))
+    assert time.perf_counter() - start < 1.0
+    assert state.spent == 16_000
+    frames = console.file.getvalue().count("SmolLM2-135M · budget")  # type: ignore[attr-defined]
+    assert 1 <= frames < 50
+
+
+def test_compare_view_routes_events_to_the_selected_run() -> None:
+    states = [RunState(s, "m", "CPU", 4096, None) for s in ("greedy", "best-of-n")]
+    with CompareView(Console(file=io.StringIO(), force_terminal=True, width=100), states) as view:
+        view.select(1)
+        view(TokensGenerated(42, ((0, 42),)))
+    assert (states[0].spent, states[1].spent) == (0, 42)

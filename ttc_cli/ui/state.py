@@ -1,8 +1,9 @@
-"""What the live view knows about a run, updated by events and rendered by `widgets`.
+"""What the live view knows about a run, updated by events and drawn by `widgets`.
 
-Events update a plain `RunState`; the renderer draws it at a fixed rate, never per event. Each event type
-has one small handler registered with `@on`, so a strategy that introduces a new event (a search-tree node,
-an early stop) needs one handler here and, if it has something new to show, one widget.
+Events update a plain `RunState`; the renderer draws it on its own clock, never per event, so a handler
+only does a few assignments. Each event type has one small handler registered with `@on`: a strategy that
+introduces a new event (a search-tree node, an early stop) needs one handler here and, if it has something
+new to show, one widget. Events with no handler are ignored, so an older UI never breaks a newer strategy.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ttc_cli.events import (
+    Candidate,
     CandidateFinished,
     CandidateStarted,
     Event,
@@ -24,17 +26,18 @@ from ttc_cli.events import (
     VotesUpdated,
 )
 
+GENERATING = "generating"
 STATUS_OF_FINISH = {"stop": "finished"}  # other finish reasons (length, budget, ...) are shown as they are
 
 
 @dataclass
 class CandidateView:
     index: int
-    status: str = "generating"
+    status: str = GENERATING
     tokens: int = 0
     answer: str | None = None
     confidence: float | None = None  # geometric-mean token probability, once finished
-    finished_order: int | None = None
+    finished_order: int = 0  # 1 for the first to finish, ...; the table shows the most recent ones
 
 
 @dataclass
@@ -46,12 +49,15 @@ class RunState:
     budget_preset: str | None
     samples: int = 0
     spent: int = 0
-    started: float | None = None  # set by RunStarted; a queued compare run shows no clock
+    # Set by RunStarted, not at construction: `compare` builds every state up front, and a queued run's
+    # clock (and so its tok/s) must not include the runs before it.
+    started: float | None = None
     candidates: dict[int, CandidateView] = field(default_factory=dict)
     votes: tuple[Vote, ...] = ()
     final: Final | None = None
     banners: list[str] = field(default_factory=list)
     finished_at: float | None = None
+    n_finished: int = 0
 
     def update(self, event: Event) -> None:
         handler = HANDLERS.get(type(event))
@@ -66,21 +72,19 @@ class RunState:
 
     @property
     def tokens_per_s(self) -> float:
-        return self.spent / self.elapsed if self.elapsed > 0 else 0.0
-
-    @property
-    def n_finished(self) -> int:
-        return sum(c.status != "generating" for c in self.candidates.values())
+        elapsed = self.elapsed
+        return self.spent / elapsed if elapsed > 0 else 0.0
 
 
+E = TypeVar("E", bound=Event)
 Handler = Callable[[RunState, Any], None]
 HANDLERS: dict[type[Event], Handler] = {}
 
 
-def on(event_type: type[Event]) -> Callable[[Handler], Handler]:
-    """Register the state update for one event type."""
+def on(event_type: type[E]) -> Callable[[Callable[[RunState, E], None]], Callable[[RunState, E], None]]:
+    """Register the state update for one event type (a later registration replaces an earlier one)."""
 
-    def register(fn: Handler) -> Handler:
+    def register(fn: Callable[[RunState, E], None]) -> Callable[[RunState, E], None]:
         HANDLERS[event_type] = fn
         return fn
 
@@ -88,7 +92,7 @@ def on(event_type: type[Event]) -> Callable[[Handler], Handler]:
 
 
 @on(RunStarted)
-def _started(state: RunState, e: RunStarted) -> None:
+def _run_started(state: RunState, e: RunStarted) -> None:
     state.samples = e.samples
     state.budget_limit = e.budget_limit
     state.started = time.perf_counter()
@@ -101,26 +105,35 @@ def _candidate_started(state: RunState, e: CandidateStarted) -> None:
 
 
 @on(TokensGenerated)
-def _tokens(state: RunState, e: TokensGenerated) -> None:
+def _tokens_generated(state: RunState, e: TokensGenerated) -> None:
     state.spent = e.spent
     for index, tokens in e.progress:
-        view = state.candidates.setdefault(index, CandidateView(index))
+        view = state.candidates.get(index)
+        if view is None:
+            view = state.candidates[index] = CandidateView(index)
         view.tokens = tokens
 
 
-@on(CandidateFinished)
-def _candidate_finished(state: RunState, e: CandidateFinished) -> None:
-    c = e.candidate
-    view = state.candidates.setdefault(c.index, CandidateView(c.index))
+def _finish(state: RunState, c: Candidate) -> None:
+    view = state.candidates.get(c.index)
+    if view is None:
+        view = state.candidates[c.index] = CandidateView(c.index)
+    if view.status == GENERATING:
+        state.n_finished += 1
+        view.finished_order = state.n_finished
     view.status = STATUS_OF_FINISH.get(c.finish_reason, c.finish_reason)
     view.tokens = c.tokens
     view.answer = c.answer
     view.confidence = math.exp(c.mean_logprob) if c.tokens else None
-    view.finished_order = state.n_finished
+
+
+@on(CandidateFinished)
+def _candidate_finished(state: RunState, e: CandidateFinished) -> None:
+    _finish(state, e.candidate)
 
 
 @on(VotesUpdated)
-def _votes(state: RunState, e: VotesUpdated) -> None:
+def _votes_updated(state: RunState, e: VotesUpdated) -> None:
     state.votes = e.votes
 
 
@@ -131,7 +144,11 @@ def _final(state: RunState, e: Final) -> None:
         state.votes = e.votes
     for c in e.candidates:
         view = state.candidates.get(c.index)
-        if view is not None and view.status == "generating":
-            _candidate_finished(state, CandidateFinished(c))
-    state.spent = max(state.spent, sum(c.tokens for c in e.candidates))
+        if view is None or view.status == GENERATING:
+            _finish(state, c)
+    # Nothing decodes after Final: a candidate the result does not mention was dropped, not still running.
+    for view in state.candidates.values():
+        if view.status == GENERATING:
+            state.n_finished += 1
+            view.status, view.finished_order = "cancelled", state.n_finished
     state.finished_at = time.perf_counter()

@@ -1,23 +1,55 @@
 """Renderables drawn from a `RunState` or from finished results: plain functions, no state of their own.
 
-Every widget bounds its own height (rows beyond a limit are summarised in one line), so the live region
-stays the same size whether a run has 4 candidates or 64 and 2 distinct answers or 30.
+Every widget bounds its own height: rows beyond a limit are summarised in one line, and each line is cut
+with "…" rather than wrapped, so the live region stays the same size whether a run has 4 candidates or 64
+and 2 distinct answers or 30. Widgets copy what they need from the state when called and lay it out when
+drawn (`_Fit`), once the width is known: the same table serves a full terminal and a narrow compare panel,
+and the live view can draw on its own thread while events keep updating the state.
+
+Lines of `Text` rather than rich `Table`s for the live parts: a Table measures every cell on each redraw.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.panel import Panel
 from rich.table import Table
-from rich.text import Text
+from rich.text import Text, TextType
 
-from ttc_cli.ui.state import CandidateView, RunState
+from ttc_cli.ui.state import GENERATING, CandidateView, RunState
+from ttc_cli.verifiers.answers import answer_key
 
-STATUS_STYLE = {"generating": "cyan", "finished": "green", "cancelled": "dim", "interrupted": "yellow"}
-LEADER = "★"
+STATUS_STYLE = {GENERATING: "cyan", "finished": "green", "cancelled": "dim", "interrupted": "red"}
+LEADER = "★"  # the leading answer in a tally
+CHOSEN = "→"  # the candidate whose response is the result
+PANEL_WIDTH = 32  # narrowest compare panel worth drawing; more runs than fit side by side wrap to a new row
+
+
+class _Fit:
+    """A renderable laid out at draw time, when the width it gets is known."""
+
+    def __init__(self, build: Callable[[int], RenderableType]) -> None:
+        self._build = build
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self._build(options.max_width)
+
+
+def _line(*parts: str | tuple[str, str]) -> Text:
+    return Text.assemble(*parts, no_wrap=True, overflow="ellipsis")
+
+
+def _clip(text: str | None, width: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def _bar(fraction: float, width: int) -> str:
@@ -25,122 +57,175 @@ def _bar(fraction: float, width: int) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-def _clip(text: str | None, width: int) -> str:
-    text = " ".join((text or "").split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def header(state: RunState) -> RenderableType:
-    budget = (
-        f"{state.budget_preset} ({state.budget_limit:,})"
-        if state.budget_preset
-        else f"{state.budget_limit:,}"
-    )
-    return Text.assemble(
-        ("ttc ", "bold"),
-        (state.strategy, "bold cyan"),
-        f" · {state.model} · budget {budget} tokens · {state.device}",
-    )
+    preset = f"{state.budget_preset} · " if state.budget_preset else ""
+    n = f" · N={state.samples}" if state.samples > 1 else ""
+    rest = f" · {state.model} · budget {preset}{state.budget_limit:,} tokens{n} · {state.device}"
+    return _line(("ttc ", "bold"), (state.strategy, "bold cyan"), rest)
 
 
 def budget_bar(state: RunState, width: int = 40) -> RenderableType:
     fraction = state.spent / state.budget_limit if state.budget_limit else 0.0
-    text = Text(_bar(fraction, width), style="magenta")
-    text.append(f" {state.spent:,}/{state.budget_limit:,} tokens")
-    text.append(f" · {state.tokens_per_s:,.0f} tok/s · {state.elapsed:.1f}s")
+    # In the first moments the rate is noise (a few tokens over a few milliseconds), so it waits.
+    rate = f"{state.tokens_per_s:,.0f}" if state.elapsed >= 0.5 else "–"
+    figures = [f"{state.spent:,}/{state.budget_limit:,} tokens", f"{state.elapsed:.1f}s", f"{rate} tok/s"]
     if state.samples:
-        text.append(f" · {state.n_finished}/{state.samples} done")
-    return text
+        figures.append(f"{state.n_finished}/{state.samples} done")
+
+    def build(avail: int) -> RenderableType:
+        everything = " · ".join(figures)
+        if width + 1 + len(everything) <= avail:
+            return _line((_bar(fraction, width), "magenta"), " " + everything)
+        shown = figures[0]
+        for part in figures[1:]:  # in order of importance; what does not fit is left out, not cut
+            if len(shown) + 3 + len(part) <= avail:
+                shown += " · " + part
+        return Group(_line((_bar(fraction, min(width, avail)), "magenta")), _line(shown))
+
+    return _Fit(build)
 
 
 def _shown_candidates(state: RunState, max_rows: int) -> list[CandidateView]:
-    live = [c for c in state.candidates.values() if c.status == "generating"]
-    done = sorted(
-        (c for c in state.candidates.values() if c.status != "generating"),
-        key=lambda c: -(c.finished_order or 0),
+    """The chosen candidate, then the ones still generating, then the most recently finished."""
+    chosen = state.final.chosen if state.final else None
+    ranked = sorted(
+        state.candidates.values(),
+        key=lambda c: (c.index != chosen, c.status != GENERATING, -c.finished_order, c.index),
     )
-    return sorted((live + done)[:max_rows], key=lambda c: c.index)
+    return sorted(ranked[:max_rows], key=lambda c: c.index)
+
+
+def _conf(c: CandidateView) -> str:
+    return f"{c.confidence:.2f}" if c.confidence is not None else ""
 
 
 def candidates_table(state: RunState, max_rows: int = 8) -> RenderableType:
-    # Fixed-width lines rather than a rich Table: a Table measures every cell on each redraw, which cost
-    # ~9 ms a frame for 16 candidates, a visible share of a 2-core machine that is busy decoding.
-    out = Text(f"{'#':>4}  {'status':<11} {'tokens':>6}  {'answer':<24} {'conf':>5}\n", style="bold")
     chosen = state.final.chosen if state.final else None
-    for c in _shown_candidates(state, max_rows):
-        mark = f"{LEADER}{c.index}" if c.index == chosen else str(c.index)
-        conf = f"{c.confidence:.2f}" if c.confidence is not None else ""
-        out.append(f"{mark:>4}  ")
-        out.append(f"{c.status:<11}", style=STATUS_STYLE.get(c.status, "yellow"))
-        out.append(f" {c.tokens:>6,}  {_clip(c.answer, 24):<24} {conf:>5}\n")
-    hidden = len(state.candidates) - min(len(state.candidates), max_rows)
-    if hidden:
-        out.append(f"{'':>4}  … {hidden} more\n", style="dim")
-    out.rstrip()
-    return out
+    rows = [
+        (f"{CHOSEN if c.index == chosen else ''}{c.index}", c.status, f"{c.tokens:,}", _conf(c), c.answer)
+        for c in _shown_candidates(state, max_rows)
+    ]
+    hidden = len(state.candidates) - len(rows)
+
+    def build(avail: int) -> RenderableType:
+        iw = max([2] + [len(r[0]) for r in rows])
+        sw = max([6] + [len(r[1]) for r in rows])
+        tw = max([6] + [len(r[2]) for r in rows])
+        gap = "  " if avail >= 40 else " "  # a narrow compare panel needs every column it can get
+        answer_w = avail - (iw + sw + tw + 1 + 2 * len(gap))
+        conf_w = 4 + len(gap) if answer_w >= 8 + 4 + len(gap) else 0  # else the answer is worth more
+        answer_w -= conf_w
+        conf_h = f"conf{gap}" if conf_w else ""
+        lines = [_line((f"{'#':>{iw}}{gap}{'status':<{sw}} {'tokens':>{tw}}{gap}{conf_h}answer", "bold"))]
+        for index, status, tokens, conf, answer in rows:
+            status_cell = (f"{status:<{sw}}", STATUS_STYLE.get(status, "yellow"))
+            conf = f"{conf:>4}{gap}" if conf_w else ""
+            rest = f" {tokens:>{tw}}{gap}{conf}{_clip(answer, answer_w)}"
+            lines.append(_line(f"{index:>{iw}}{gap}", status_cell, rest))
+        if hidden > 0:
+            lines.append(_line((f"{'':>{iw}}{gap}… {hidden} more", "dim")))
+        return Group(*lines)
+
+    return _Fit(build)
 
 
 def vote_tally(state: RunState, width: int = 30, max_rows: int = 6) -> RenderableType:
-    if not state.votes:
-        return Text("votes: none yet", style="dim")
-    weighted = any(abs(v.weight - v.count) > 1e-9 for v in state.votes)
-    top = max((v.weight if weighted else v.count) for v in state.votes) or 1
-    out = Text()
-    for i, v in enumerate(state.votes[:max_rows]):
-        amount = v.weight if weighted else v.count
-        figure = f"{v.count} ({v.weight:.2f})" if weighted else str(v.count)
-        label = f"{LEADER if i == 0 else ' '} {_clip(v.answer, 16):<16} "
-        out.append(label, style="bold green" if i == 0 else "")
-        out.append(_bar(amount / top, width), style="green")
-        out.append(f" {figure}\n")
-    rest = state.votes[max_rows:]
-    if rest:
-        out.append(f"  … {len(rest)} more answers ({sum(v.count for v in rest)} votes)\n", style="dim")
-    out.rstrip()
-    return out
+    """One row per answer, leader first (votes arrive ranked); bars scale with weight when it differs."""
+    votes = state.votes
+    if not votes:
+        return _line(("no votes yet", "dim"))
+    weighted = any(abs(v.weight - v.count) > 1e-9 for v in votes)
+    top = max(v.weight if weighted else v.count for v in votes) or 1.0
+    shown, rest, counted = votes[:max_rows], votes[max_rows:], sum(v.count for v in votes)
+    answers = [_clip(v.answer, 16) for v in shown]
+    fractions = [(v.weight if weighted else v.count) / top for v in shown]
+    figures = [f"{v.count} ({v.weight:.2f})" if weighted else str(v.count) for v in shown]
+
+    def build(avail: int) -> RenderableType:
+        fig_w, ans_w = max(map(len, figures)), max(map(len, answers))
+        bar_w = min(width, avail - ans_w - fig_w - 4)
+        if bar_w < 6:  # narrow: give the bar some room at the answer's expense
+            ans_w = max(4, ans_w - (6 - bar_w))
+            bar_w = max(1, min(width, avail - ans_w - fig_w - 4))
+        lines = [_line(("votes", "bold"), f" · {counted} counted")]
+        for i, (answer, fraction, figure) in enumerate(zip(answers, fractions, figures, strict=True)):
+            mark, style = (LEADER, "bold green") if i == 0 else (" ", "")
+            cells = (f"{mark} {_clip(answer, ans_w):<{ans_w}} ", style), (_bar(fraction, bar_w), "green")
+            lines.append(_line(*cells, f" {figure:>{fig_w}}"))
+        if rest:
+            more = f"{_count(len(rest), 'more answer')} ({_count(sum(v.count for v in rest), 'vote')})"
+            lines.append(_line((f"  … {more}", "dim")))
+        return Group(*lines)
+
+    return _Fit(build)
 
 
 def banners(state: RunState) -> RenderableType | None:
-    if not state.banners:
-        return None
-    return Group(*(Text(f"▶ {b}", style="bold yellow") for b in state.banners[-2:]))
+    return Group(*(_line((f"▶ {b}", "bold yellow")) for b in state.banners[-3:])) if state.banners else None
 
 
 def run_view(state: RunState, compact: bool = False) -> RenderableType:
-    rows = 4 if compact else 8
+    """The whole live region; `compact` (a compare panel) drops the header and shows fewer rows."""
+    if compact and state.started is None and not state.candidates:
+        return _line(("waiting", "dim"))
     parts: list[RenderableType] = [] if compact else [header(state)]
-    parts += [budget_bar(state, width=20 if compact else 40), candidates_table(state, max_rows=rows)]
-    parts.append(vote_tally(state, width=12 if compact else 30, max_rows=3 if compact else 6))
-    extra = banners(state)
-    if extra is not None:
+    parts.append(budget_bar(state, width=20 if compact else 40))
+    parts.append(candidates_table(state, max_rows=4 if compact else 8))
+    if state.votes:
+        parts.append(vote_tally(state, width=12 if compact else 30, max_rows=3 if compact else 6))
+    if (extra := banners(state)) is not None:
         parts.append(extra)
+    if compact and state.final is not None:  # `ask` prints the same line as its summary under the view
+        answer, selection = _clip(state.final.answer, 60), state.final.selection
+        parts.append(_line(("answer ", "bold"), (answer, "bold green"), f" · {selection}"))
     return Group(*parts)
 
 
-def summary(result: dict[str, Any]) -> RenderableType:
-    b, t = result["budget"], result["timing"]
+def summary(result_json: dict[str, Any]) -> RenderableType:
+    """The closing lines on stderr, after the answer went to stdout."""
+    r, b = result_json, result_json["budget"]
     text = Text.assemble(
         ("answer ", "bold"),
-        (_clip(result["answer"], 40), "bold green"),
-        f" · {result['strategy']} · {result['selection']} · {b['spent']:,}/{b['limit']:,} tokens",
-        f" · {t['total_s']:.1f}s",
+        (_clip(r["answer"], 60), "bold green"),
+        f" · {r['strategy']} · {r['selection']}",
+        f" · {b['spent']:,}/{b['limit']:,} tokens · {r['timing']['total_s']:.1f}s",
     )
-    if result["stopped_because"] != "completed":
-        text.append(f" · stopped: {result['stopped_because']}", style="yellow")
+    if r["stopped_because"] != "completed":
+        text.append(f" · stopped: {r['stopped_because']}", style="bold yellow")
     return text
 
 
 def compare_panels(states: list[RunState]) -> RenderableType:
-    table = Table.grid(padding=(0, 1), expand=True)
-    for _ in states:
-        table.add_column(ratio=1)
-    table.add_row(
-        *(
-            Panel(run_view(s, compact=True), title=f"{s.strategy} · {s.model}", title_align="left")
-            for s in states
+    panels: list[TextType | Panel] = [
+        Panel(
+            run_view(s, compact=True),
+            title=f"{s.strategy} · {s.model}",
+            title_align="left",
+            border_style="cyan" if s.started is not None and s.final is None else "dim",
         )
-    )
-    return table
+        for s in states
+    ]
+
+    def build(avail: int) -> RenderableType:
+        per_row = max(1, min(len(panels), avail // PANEL_WIDTH))
+        grid = Table.grid(padding=(0, 1), expand=True)
+        for _ in range(per_row):
+            grid.add_column(ratio=1)
+        for start in range(0, len(panels), per_row):
+            row = panels[start : start + per_row]
+            grid.add_row(*row, *[""] * (per_row - len(row)))
+        return grid
+
+    return _Fit(build)
+
+
+def _agreement(results: list[dict[str, Any]]) -> list[str]:
+    """✓/✗ against the most common answer across runs; '–' for all when the top answers tie."""
+    keys = [answer_key(r["answer"]) for r in results]
+    ranked = Counter(k for k in keys if k).most_common(2)
+    if not ranked or (len(ranked) == 2 and ranked[0][1] == ranked[1][1]):
+        return ["–"] * len(results)
+    return ["✓" if k == ranked[0][0] else "✗" for k in keys]
 
 
 def _top_score(result: dict[str, Any]) -> str:
@@ -149,23 +234,11 @@ def _top_score(result: dict[str, Any]) -> str:
 
 
 def compare_table(results: list[dict[str, Any]]) -> RenderableType:
-    from ttc_cli.verifiers.answers import answer_key
-
-    keys = [answer_key(r["answer"]) for r in results]
-    majority = Counter(keys).most_common(1)[0][0] if keys else None
-    table = Table(header_style="bold", show_lines=False)
-    for name in ("strategy", "model", "answer", "agrees", "tokens", "time", "stopped", "top score"):
-        table.add_column(name, justify="right" if name in ("tokens", "time", "top score") else "left")
-    for r, key in zip(results, keys, strict=True):
-        b = r["budget"]
-        table.add_row(
-            r["strategy"],
-            r["model"],
-            _clip(r["answer"], 30),
-            "✓" if key == majority else "✗",
-            f"{b['spent']:,}/{b['limit']:,}",
-            f"{r['timing']['total_s']:.1f}s",
-            r["stopped_because"],
-            _top_score(r),
-        )
+    table = Table(header_style="bold")
+    for name in ("strategy", "model", "answer", "agrees", "tokens", "time s", "stopped", "top score"):
+        table.add_column(name, justify="right" if name in ("tokens", "time s", "top score") else "left")
+    for r, agrees in zip(results, _agreement(results), strict=True):
+        b, seconds = r["budget"], r["timing"]["total_s"]
+        cells = (r["strategy"], r["model"], _clip(r["answer"], 30), agrees, f"{b['spent']:,}/{b['limit']:,}")
+        table.add_row(*cells, f"{seconds:.1f}", r["stopped_because"], _top_score(r))
     return table
