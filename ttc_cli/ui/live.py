@@ -1,7 +1,7 @@
 """The live region on stderr: events update state, a Rich `Live` redraws it on its own clock.
 
 Redrawing is time-based (`refresh_per_second`), never per event, so a run that yields hundreds of decode
-steps a second pays a dictionary update or two per event and at most 8 redraws a second. Rich draws from
+steps a second pays a dictionary update or two per event and at most 4 redraws a second. Rich draws from
 its own thread, so one lock keeps a redraw from reading the state halfway through an update. When the run
 ends the last frame stays on screen (the settled candidates and the final tally, which is what a person
 wants to see), and the caller prints a one-line summary under it; `transient=True` clears it instead.
@@ -20,7 +20,9 @@ from ttc_cli.events import Event
 from ttc_cli.ui.state import RunState
 from ttc_cli.ui.widgets import compare_panels, run_view
 
-REFRESH_PER_SECOND = 8
+# 4 Hz, not more: on a 2-core machine every wake-up of the drawing thread preempts one of llama.cpp's
+# spinning worker threads; at 8 Hz benchmarks/ui_overhead.py measured up to +9 %, at 4 Hz within noise.
+REFRESH_PER_SECOND = 4
 
 
 def make_console(no_color: bool | None = None) -> Console:
