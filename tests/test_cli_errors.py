@@ -122,6 +122,14 @@ def test_empty_questions(question, stdin, args):
     one_line_error(run_ttc(*argv, stdin=stdin), "the question is empty")
 
 
+def test_a_question_that_is_not_utf8():
+    done = subprocess.run(
+        [sys.executable, "-m", "ttc_cli", "ask"], input=b"\xff\xfe what?", capture_output=True, cwd=ROOT
+    )
+    assert done.returncode == 2 and done.stdout == b""
+    assert done.stderr.decode().startswith("ttc: error: ") and done.stderr.count(b"\n") == 1
+
+
 def test_samples_beyond_what_the_context_holds():
     one_line_error(
         run_ttc("ask", Q, "-n", "64", "--max-tokens", "512", "--ctx", "1024"),

@@ -52,15 +52,16 @@ def _err(message: str) -> None:
 
 
 def _read_question(question: str | None) -> str:
-    if question is None or question == "-":
-        if question is None and sys.stdin.isatty():
-            from ttc_cli.errors import UsageError
+    from ttc_cli.errors import UsageError
 
-            raise UsageError(
-                "no question given", 'pass it as an argument (ttc ask "...") or pipe it on stdin'
-            )
+    if question is not None and question != "-":
+        return question
+    if question is None and sys.stdin.isatty():
+        raise UsageError("no question given", 'pass it as an argument (ttc ask "...") or pipe it on stdin')
+    try:
         return sys.stdin.read()
-    return question
+    except UnicodeDecodeError:
+        raise UsageError("stdin is not UTF-8 text", "pipe the question as UTF-8 text") from None
 
 
 @contextmanager

@@ -63,16 +63,21 @@ class Plan:
 
 def plan(question: str, opts: AskOptions) -> Plan:
     question = question.strip()
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes from argv or stdin arrive as lone surrogates
+        raise UsageError("the question is not valid UTF-8 text", "pass it as UTF-8") from None
     if not question:
         raise UsageError("the question is empty", 'pass it as an argument (ttc ask "...") or on stdin')
     strategy = get_strategy(opts.strategy)
     profile = load_profile(opts.profile)
     budget, preset = profile.budget(opts.budget)
-    samples = (opts.samples or preset.samples) if strategy.samples else 1
     if opts.samples is not None and not 1 <= opts.samples <= MAX_SAMPLES:
         raise UsageError(
-            f"-n/--samples must be between 1 and {MAX_SAMPLES}, got {opts.samples}", "pick a smaller N"
+            f"-n/--samples must be between 1 and {MAX_SAMPLES}, got {opts.samples}",
+            f"llama.cpp runs at most {MAX_SAMPLES + 1} sequences, one of them the prompt",
         )
+    samples = (opts.samples or min(preset.samples, MAX_SAMPLES)) if strategy.samples else 1
     max_tokens = opts.max_tokens if opts.max_tokens is not None else preset.max_tokens
     if max_tokens < 1:
         raise UsageError(f"--max-tokens must be positive, got {max_tokens}", "e.g. --max-tokens 512")
