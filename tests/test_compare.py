@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
-from conftest import run_ttc
+from conftest import ROOT, run_ttc
 
 from ttc_cli.engine.model_file import default_model_path
 
@@ -44,3 +48,19 @@ def test_compare_checks_every_input_before_running_anything():
     done = run_ttc("compare", QUESTION, "-m", str(default_model_path()), "-m", "/no/such.gguf")
     assert done.returncode == 2 and done.stdout == ""
     assert "model file not found: /no/such.gguf" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_ctrl_c_in_compare_keeps_the_runs_so_far():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ttc_cli", "compare", "Write a long story about a dragon.", "-s", "greedy",
+         "-s", "self-consistency", "-n", "4", "--max-tokens", "3000", "-b", "12000", "--json", "--seed", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    time.sleep(5)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in err
+    runs = json.loads(out)
+    assert 1 <= len(runs) <= 2 and runs[-1]["stopped_because"] == "interrupted"
+    assert all(r["budget"]["spent"] <= 12000 for r in runs)
