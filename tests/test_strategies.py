@@ -179,3 +179,15 @@ def test_with_no_finished_candidate_the_vote_uses_partial_answers_and_says_so():
     assert "no candidate finished" in final.selection
     _, complete_run = run("self-consistency", make_ctx(scripts, samples=2))
     assert "no candidate finished" not in complete_run.selection
+
+
+def test_strategies_import_neither_rich_nor_llama_cpp():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ttc_cli.strategies, ttc_cli.runner\n"
+        "print(sorted(m for m in ('rich', 'llama_cpp') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
