@@ -136,7 +136,7 @@ def prepare(p: Plan, engine: Engine) -> RunContext:
             f"{what} need a KV cache of {need} tokens, more than the {cap} available",
             "lower -n, --max-tokens or --budget" + (", or raise --ctx" if p.options.ctx else ""),
         )
-    engine.reserve(-(-need // 256) * 256, p.samples + 1)
+    engine.reserve(min(-(-need // 256) * 256, cap), p.samples + 1)  # whole pages, never past --ctx
     return RunContext(
         question=p.question,
         engine=engine,
