@@ -90,7 +90,10 @@ def load_engine(
     start = time.perf_counter()
     from ttc_cli.engine.llama import LlamaEngine
 
-    engine = LlamaEngine(path, gpu_layers=gpu_layers, threads=threads, verbose=verbose)
+    # A minimal context: `runner.prepare` sizes it for the request (and never past --ctx).
+    engine = LlamaEngine(
+        path, gpu_layers=gpu_layers, threads=threads, verbose=verbose, n_ctx=256, n_seq_max=2
+    )
     return engine, time.perf_counter() - start
 
 

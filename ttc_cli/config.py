@@ -9,6 +9,7 @@ Every file is validated here, so a typo becomes one line naming the file and the
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -50,6 +51,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror}", "check the file's permissions") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not UTF-8 text", "save it as UTF-8") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -91,6 +94,11 @@ def _load(kind: str, name: str) -> tuple[dict[str, Any], list[Path]]:
     return data, sources
 
 
+def _keys(keys: Iterable[object]) -> str:
+    """Key names for a message; YAML keys need not be strings (`1: x` is an int key)."""
+    return ", ".join(sorted(map(str, keys)))
+
+
 def _invalid(where: list[Path], what: str) -> UsageError:
     return UsageError(f"invalid {where[-1]}: {what}", "fix the file or remove it to use the built-in")
 
@@ -119,7 +127,7 @@ class Profile:
 
     def budget(self, spec: str | None) -> tuple[TokenBudget, Preset]:
         """Parse --budget (a preset name or a positive token count) into a budget and its defaults."""
-        spec = (spec or self.default_budget).strip().lower()
+        spec = (self.default_budget if spec is None else spec).strip().lower()
         if spec in self.presets:
             preset = self.presets[spec]
             return TokenBudget(preset.tokens, preset=spec), preset
@@ -148,7 +156,7 @@ _SAMPLING_KEYS = {"temperature", "top_k", "top_p", "min_p", "top_logprobs"}
 def load_profile(name: str = "default") -> Profile:
     data, where = _load("profiles", name)
     unknown = set(data) - {"default_budget", "budgets", "sampling", "engine"}
-    _require(not unknown, where, f"unknown key(s) {', '.join(sorted(unknown))}")
+    _require(not unknown, where, f"unknown key(s) {_keys(unknown)}")
     budgets = data.get("budgets")
     if not isinstance(budgets, dict) or not budgets:
         raise _invalid(where, "'budgets' must map preset names to settings")
@@ -156,7 +164,7 @@ def load_profile(name: str = "default") -> Profile:
     for preset_name, spec in budgets.items():
         _require(isinstance(spec, dict), where, f"budget '{preset_name}' must be a mapping")
         extra = set(spec) - {"tokens", "samples", "max_tokens"}
-        _require(not extra, where, f"budget '{preset_name}' has unknown key(s) {', '.join(sorted(extra))}")
+        _require(not extra, where, f"budget '{preset_name}' has unknown key(s) {_keys(extra)}")
         for key in ("tokens", "samples", "max_tokens"):
             value = spec.get(key)
             ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
@@ -169,7 +177,7 @@ def load_profile(name: str = "default") -> Profile:
     sampling = data.get("sampling") or {}
     _require(isinstance(sampling, dict), where, "'sampling' must be a mapping")
     extra = set(sampling) - _SAMPLING_KEYS
-    _require(not extra, where, f"unknown sampling key(s) {', '.join(sorted(extra))}")
+    _require(not extra, where, f"unknown sampling key(s) {_keys(extra)}")
     for key, value in sampling.items():
         _require(
             isinstance(value, int | float) and not isinstance(value, bool),
@@ -203,7 +211,7 @@ class PromptTemplate:
 def load_prompt(name: str) -> PromptTemplate:
     data, where = _load("prompts", name)
     unknown = set(data) - {"system", "template"}
-    _require(not unknown, where, f"unknown key(s) {', '.join(sorted(unknown))}")
+    _require(not unknown, where, f"unknown key(s) {_keys(unknown)}")
     template = data.get("template")
     if not isinstance(template, str) or "{question}" not in template:
         raise _invalid(where, "'template' must contain {question}")

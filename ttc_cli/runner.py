@@ -8,6 +8,7 @@ caller's renderer, and returns a `RunResult` whose `to_json()` is the `--json` s
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -81,8 +82,10 @@ def plan(question: str, opts: AskOptions) -> Plan:
     max_tokens = opts.max_tokens if opts.max_tokens is not None else preset.max_tokens
     if max_tokens < 1:
         raise UsageError(f"--max-tokens must be positive, got {max_tokens}", "e.g. --max-tokens 512")
-    if opts.temperature is not None and opts.temperature < 0:
-        raise UsageError(f"--temperature must be 0 or more, got {opts.temperature}", "0 means greedy")
+    if opts.temperature is not None and not 0 <= opts.temperature < math.inf:  # also rejects nan
+        raise UsageError(
+            f"--temperature must be 0 or more (and finite), got {opts.temperature}", "0 means greedy"
+        )
     if opts.vote not in VOTES:
         raise UsageError(f"unknown vote '{opts.vote}'", f"choose one of: {', '.join(VOTES)}")
     if opts.scorer not in SCORERS:
