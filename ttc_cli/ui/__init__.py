@@ -1,1 +1,4 @@
-"""Rich renderers for stderr. Nothing else in ttc imports rich at run time."""
+"""Rich renderers of the event stream (stderr) and of the compare table.
+
+Strategies and the engine never import this package or rich.
+"""
