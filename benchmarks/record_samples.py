@@ -1,0 +1,122 @@
+"""Record N samples per GSM8K question, with every token's confidence, for replaying stopping rules.
+
+Each question is asked exactly as `ttc ask --task math` asks it (same prompt, same chat template), its N
+samples decode in one batch, and one JSON line per question keeps, per sample: its length, how it ended,
+its extracted answer, whether that answer is right, and the DeepConf token confidence of every token
+(minus the mean log-probability of the top-k alternatives). `benchmarks/early_stop.py` replays the
+stopping rules over these lines. The output is appended to and resumed: questions already recorded are
+skipped, so an interrupted recording continues where it stopped.
+
+    python benchmarks/record_samples.py --model ~/.cache/ttc-bench-models/qwen2.5-coder-0.5b-instruct.gguf \
+        --questions 100 --out benchmarks/results/gsm8k-qwen0.5b-sc16.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from ttc_cli.engine.base import SamplingParams
+from ttc_cli.engine.llama import LlamaEngine
+from ttc_cli.engine.model_file import resolve_model_path
+from ttc_cli.runner import AskOptions, plan, prepare
+from ttc_cli.verifiers.answers import answers_equal, extract_answer
+from ttc_cli.verifiers.confidence import token_confidences
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k-train-sample-300.jsonl"
+
+
+def load_questions(path: Path, count: int) -> list[dict[str, str]]:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return rows[:count]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", "-m", default=None)
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--questions", type=int, default=100)
+    ap.add_argument("-n", type=int, default=16)
+    ap.add_argument("--max-tokens", type=int, default=400)
+    ap.add_argument("--temperature", type=float, default=0.7)
+    ap.add_argument("--top-logprobs", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=1000)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+
+    done = set()
+    if args.out.exists():
+        done = {json.loads(line)["id"] for line in args.out.read_text().splitlines() if line.strip()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    path = resolve_model_path(args.model)
+    engine = LlamaEngine(path, n_ctx=256, n_seq_max=2)
+    started = time.perf_counter()
+    for qi, row in enumerate(load_questions(args.data, args.questions)):
+        if row["id"] in done:
+            continue
+        opts = AskOptions(
+            budget=str(args.n * args.max_tokens),
+            samples=args.n,
+            max_tokens=args.max_tokens,
+            temperature=args.temperature,
+            seed=args.seed + 100 * qi,
+            task="math",
+        )
+        p = plan(row["question"], opts)
+        ctx = prepare(p, engine)
+        root = engine.prefill(ctx.prompt_tokens)
+        decoder = engine.decoder(ctx.budget)
+        seqs = [engine.fork(root) for _ in range(args.n)]
+        engine.release(root)
+        for i, seq in enumerate(seqs):
+            params = SamplingParams(
+                temperature=args.temperature,
+                top_k=ctx.sampling.top_k,
+                top_p=ctx.sampling.top_p,
+                min_p=ctx.sampling.min_p,
+                seed=ctx.sampling.seed + i,
+                max_tokens=ctx.sampling.max_tokens,
+                top_logprobs=args.top_logprobs,
+            )
+            decoder.add(seq, params)
+        t0 = time.perf_counter()
+        for _ in decoder:
+            pass
+        samples = []
+        for i, seq in enumerate(seqs):
+            found = extract_answer(seq.text.strip())
+            samples.append(
+                {
+                    "i": i,
+                    "tokens": seq.n_generated,
+                    "finish": seq.finish_reason,
+                    "answer": found.text if found else None,
+                    "key": found.key if found else None,
+                    "correct": bool(found and answers_equal(found.text, row["answer"])),
+                    "mean_logprob": round(seq.mean_logprob, 4),
+                    "conf": [round(c, 3) for c in token_confidences(seq.top_logprobs)],
+                }
+            )
+            engine.release(seq)
+        record = {
+            "id": row["id"],
+            "gold": row["answer"],
+            "prompt_tokens": len(ctx.prompt_tokens),
+            "decode_s": round(time.perf_counter() - t0, 2),
+            "samples": samples,
+        }
+        with args.out.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        right = sum(s["correct"] for s in samples)
+        total = sum(s["tokens"] for s in samples)
+        print(
+            f"[{qi + 1}/{args.questions}] {row['id']}: {right}/{args.n} right, {total} tokens, "
+            f"{total / record['decode_s']:.0f} tok/s, {time.perf_counter() - started:.0f}s elapsed",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Trace confidence from per-token log-probabilities (DeepConf, Fu et al. 2025).
+
+A token's confidence is minus the mean log-probability of the top-k alternatives the model considered
+there: high when the distribution is peaked, low when the model hesitated among many tokens. A trace's
+group confidence is the mean token confidence over a sliding window; its weakest window (the lowest group
+confidence) tracks correctness better than the trace mean, because a trace that goes wrong usually does so
+at a few uncertain steps that a whole-trace average dilutes.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+
+def token_confidence(top_logprobs: np.ndarray) -> float:
+    return -float(np.mean(top_logprobs)) if len(top_logprobs) else 0.0
+
+
+def token_confidences(top_logprobs: Iterable[np.ndarray]) -> list[float]:
+    return [token_confidence(row) for row in top_logprobs]
+
+
+def lowest_group_confidence(confs: Sequence[float], window: int) -> float:
+    """The lowest mean over any `window` consecutive tokens (the whole trace when it is shorter)."""
+    if not confs:
+        return 0.0
+    if len(confs) <= window:
+        return float(np.mean(confs))
+    sums = np.convolve(np.asarray(confs, dtype=np.float64), np.ones(window), mode="valid")
+    return float(sums.min() / window)
+
+
+class GroupConfidence:
+    """The sliding-window confidence of a live trace, updated one token at a time in O(1)."""
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self._recent: deque[float] = deque()
+        self._sum = 0.0
+        self.lowest = float("inf")  # lowest full-window mean seen so far
+
+    def add(self, conf: float) -> float | None:
+        """Add one token's confidence; returns the window's mean once the window is full."""
+        self._recent.append(conf)
+        self._sum += conf
+        if len(self._recent) > self.window:
+            self._sum -= self._recent.popleft()
+        if len(self._recent) < self.window:
+            return None
+        mean = self._sum / self.window
+        self.lowest = min(self.lowest, mean)
+        return mean
