@@ -111,6 +111,27 @@ TaskOpt = Annotated[str, typer.Option("--task", help="Prompt to use: math, gener
 VoteOpt = Annotated[str, typer.Option("--vote", help="self-consistency vote: majority or weighted.")]
 ScorerOpt = Annotated[str, typer.Option("--scorer", help="best-of-n score: mean-logprob or confidence.")]
 ProfileOpt = Annotated[str, typer.Option("--profile", help="Profile YAML with budget presets.")]
+EarlyStopOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--early-stop/--no-early-stop",
+        help="Stop sampling once the answer is settled (default: on, from the profile).",
+        show_default=False,
+    ),
+]
+StopRuleOpt = Annotated[
+    str | None, typer.Option("--stop-rule", help="Early-stop rule: beta, decided or deepconf.")
+]
+ConfidenceOpt = Annotated[
+    float | None,
+    typer.Option("--confidence", help="Probability the leading answer must reach to stop early (0.95)."),
+]
+ThinkBudgetOpt = Annotated[
+    int | None, typer.Option("--think-budget", help="Most tokens a thinking model may think.")
+]
+MinThinkOpt = Annotated[
+    int | None, typer.Option("--min-think", help="Fewest thinking tokens; an earlier stop gets 'Wait'.")
+]
 GpuLayersOpt = Annotated[
     int | None, typer.Option("--gpu-layers", "-ngl", help="Layers to offload (default: all if GPU build).")
 ]
@@ -157,6 +178,11 @@ def ask(
     task: TaskOpt = "auto",
     vote: VoteOpt = "majority",
     scorer: ScorerOpt = "mean-logprob",
+    early_stop: EarlyStopOpt = None,
+    stop_rule: StopRuleOpt = None,
+    confidence: ConfidenceOpt = None,
+    think_budget: ThinkBudgetOpt = None,
+    min_think: MinThinkOpt = None,
     profile: ProfileOpt = "default",
     model: Annotated[
         str | None,
@@ -188,6 +214,11 @@ def ask(
         vote=vote,
         scorer=scorer,
         ctx=ctx,
+        early_stop=early_stop,
+        stop_rule=stop_rule,
+        confidence=confidence,
+        think_budget=think_budget,
+        min_think=min_think,
     )
     the_plan = plan(_read_question(question), opts)
     engine, load_s = load_engine(model, gpu_layers, threads, verbose)
@@ -238,6 +269,11 @@ def compare(
     task: TaskOpt = "auto",
     vote: VoteOpt = "majority",
     scorer: ScorerOpt = "mean-logprob",
+    early_stop: EarlyStopOpt = None,
+    stop_rule: StopRuleOpt = None,
+    confidence: ConfidenceOpt = None,
+    think_budget: ThinkBudgetOpt = None,
+    min_think: MinThinkOpt = None,
     profile: ProfileOpt = "default",
     gpu_layers: GpuLayersOpt = None,
     ctx: CtxOpt = None,
@@ -267,6 +303,11 @@ def compare(
         vote=vote,
         scorer=scorer,
         ctx=ctx,
+        early_stop=early_stop,
+        stop_rule=stop_rule,
+        confidence=confidence,
+        think_budget=think_budget,
+        min_think=min_think,
     )
     plans = [plan(text, replace(base, strategy=s)) for s in dict.fromkeys(strategies or STRATEGIES)]
     wanted: list[str | None] = list(models) if models else [None]

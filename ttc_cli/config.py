@@ -124,6 +124,8 @@ class Profile:
     presets: dict[str, Preset]
     sampling: dict[str, float]
     max_context: int
+    early_stop: dict[str, Any]
+    thinking: dict[str, str]
 
     def budget(self, spec: str | None) -> tuple[TokenBudget, Preset]:
         """Parse --budget (a preset name or a positive token count) into a budget and its defaults."""
@@ -155,7 +157,7 @@ _SAMPLING_KEYS = {"temperature", "top_k", "top_p", "min_p", "top_logprobs"}
 
 def load_profile(name: str = "default") -> Profile:
     data, where = _load("profiles", name)
-    unknown = set(data) - {"default_budget", "budgets", "sampling", "engine"}
+    unknown = set(data) - {"default_budget", "budgets", "sampling", "engine", "early_stop", "thinking"}
     _require(not unknown, where, f"unknown key(s) {_keys(unknown)}")
     budgets = data.get("budgets")
     if not isinstance(budgets, dict) or not budgets:
@@ -192,7 +194,57 @@ def load_profile(name: str = "default") -> Profile:
         where,
         "engine.max_context must be a positive integer",
     )
-    return Profile(name, default_budget, presets, dict(sampling), max_context)
+    return Profile(
+        name,
+        default_budget,
+        presets,
+        dict(sampling),
+        max_context,
+        _early_stop(data.get("early_stop"), where),
+        _thinking(data.get("thinking"), where),
+    )
+
+
+_EARLY_STOP_TYPES: dict[str, tuple[type, ...]] = {
+    "enabled": (bool,),
+    "rule": (str,),
+    "confidence": (int, float),
+    "width": (int,),
+    "warmup": (int,),
+    "window": (int,),
+    "keep": (int, float),
+}
+
+
+def _early_stop(section: object, where: list[Path]) -> dict[str, Any]:
+    section = section or {}
+    _require(isinstance(section, dict), where, "'early_stop' must be a mapping")
+    assert isinstance(section, dict)
+    extra = set(section) - set(_EARLY_STOP_TYPES)
+    _require(not extra, where, f"unknown early_stop key(s) {_keys(extra)}")
+    for key, value in section.items():
+        types = _EARLY_STOP_TYPES[key]
+        ok = isinstance(value, types) and (bool in types or not isinstance(value, bool))
+        _require(ok, where, f"early_stop.{key} must be a {types[-1].__name__}")
+    for key in ("width", "warmup", "window"):
+        _require(section.get(key, 1) > 0, where, f"early_stop.{key} must be positive")
+    _require(0 < section.get("keep", 0.5) <= 1, where, "early_stop.keep must be in (0, 1]")
+    return dict(section)
+
+
+_THINKING_KEYS = {"open", "close", "wait", "answer"}
+
+
+def _thinking(section: object, where: list[Path]) -> dict[str, str]:
+    section = section or {}
+    _require(isinstance(section, dict), where, "'thinking' must be a mapping")
+    assert isinstance(section, dict)
+    extra = set(section) - _THINKING_KEYS
+    _require(not extra, where, f"unknown thinking key(s) {_keys(extra)}")
+    for key, value in section.items():
+        _require(isinstance(value, str), where, f"thinking.{key} must be a string")
+    _require(bool(section.get("close", "x")), where, "thinking.close must not be empty")
+    return dict(section)
 
 
 # ---- prompts ---------------------------------------------------------------------------------------

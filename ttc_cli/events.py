@@ -97,6 +97,49 @@ class VotesUpdated(Event):
 
 
 @dataclass(frozen=True)
+class TraceCancelled(Event):
+    """A live trace's confidence fell below the warm-up threshold (DeepConf online); it stops here."""
+
+    index: int
+    tokens: int
+    confidence: float
+    threshold: float
+
+
+@dataclass(frozen=True)
+class EarlyStop(Event):
+    """Sampling stopped before N because the answer was settled; `detail` gives the figures behind it."""
+
+    rule: str
+    detail: str
+    finished: int  # samples done (cancelled ones included) when it stopped
+    samples: int  # N
+    spent: int
+    saved: int  # tokens the samples not run (or cut short) would have cost, from the finished ones' mean
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "detail": self.detail,
+            "samples_finished": self.finished,
+            "samples": self.samples,
+            "saved_tokens": self.saved,
+        }
+
+
+@dataclass(frozen=True)
+class Routed(Event):
+    """`auto` judged the question's difficulty from its probe and chose how much compute to spend."""
+
+    difficulty: str  # easy | medium | hard
+    reason: str
+    samples: int  # the most samples the route allows
+
+    def summary(self) -> dict[str, Any]:
+        return {"difficulty": self.difficulty, "reason": self.reason, "samples": self.samples}
+
+
+@dataclass(frozen=True)
 class Final(Event):
     """The strategy's result. `selection` says in words how `answer` was chosen."""
 
@@ -107,6 +150,8 @@ class Final(Event):
     candidates: tuple[Candidate, ...] = field(default=())
     votes: tuple[Vote, ...] = field(default=())
     chosen: int | None = None
+    early_stop: EarlyStop | None = None
+    route: Routed | None = None
 
 
 def _round(x: float | None) -> float | None:

@@ -21,8 +21,9 @@ from ttc_cli.engine.base import Engine, EngineStats, SamplingParams
 from ttc_cli.errors import UsageError
 from ttc_cli.events import Event, Final, RunStarted
 from ttc_cli.strategies import Strategy, get_strategy
-from ttc_cli.strategies.context import RunContext
+from ttc_cli.strategies.context import EarlyStopping, RunContext
 from ttc_cli.verifiers.answers import question_choices
+from ttc_cli.verifiers.early_stop import RULE_BETA, RULES
 from ttc_cli.verifiers.scoring import SCORERS
 
 MAX_SAMPLES = 255  # llama.cpp's 256 sequences, less the prompt's
@@ -42,6 +43,11 @@ class AskOptions:
     vote: str = "majority"
     scorer: str = "mean-logprob"
     ctx: int | None = None
+    early_stop: bool | None = None  # None: the profile's early_stop.enabled
+    stop_rule: str | None = None
+    confidence: float | None = None
+    think_budget: int | None = None
+    min_think: int | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ class Plan:
     prompt: PromptTemplate
     profile: Profile
     options: AskOptions
+    early: EarlyStopping | None
 
     def new_budget(self) -> TokenBudget:
         return TokenBudget(self.budget_limit, preset=self.budget_preset)
@@ -78,7 +85,8 @@ def plan(question: str, opts: AskOptions) -> Plan:
             f"-n/--samples must be between 1 and {MAX_SAMPLES}, got {opts.samples}",
             f"llama.cpp runs at most {MAX_SAMPLES + 1} sequences, one of them the prompt",
         )
-    samples = (opts.samples or min(preset.samples, MAX_SAMPLES)) if strategy.samples else 1
+    default_n = min(preset.samples * strategy.samples_scale, MAX_SAMPLES)
+    samples = (opts.samples or default_n) if strategy.samples else 1
     max_tokens = opts.max_tokens if opts.max_tokens is not None else preset.max_tokens
     if max_tokens < 1:
         raise UsageError(f"--max-tokens must be positive, got {max_tokens}", "e.g. --max-tokens 512")
@@ -106,7 +114,36 @@ def plan(question: str, opts: AskOptions) -> Plan:
         seed=opts.seed if opts.seed is not None else secrets.randbelow(2**31),
         max_tokens=max_tokens,
     )
-    return Plan(question, strategy, budget.limit, budget.preset, samples, sampling, prompt, profile, opts)
+    early = early_stopping(profile, opts)
+    return Plan(
+        question, strategy, budget.limit, budget.preset, samples, sampling, prompt, profile, opts, early
+    )
+
+
+def early_stopping(profile: Profile, opts: AskOptions) -> EarlyStopping | None:
+    """The early-stopping settings: the profile's, overridden by the options; None when it is off."""
+    conf = profile.early_stop
+    rule = opts.stop_rule if opts.stop_rule is not None else str(conf.get("rule", RULE_BETA))
+    if rule not in RULES:
+        raise UsageError(f"unknown stop rule '{rule}'", f"choose one of: {', '.join(RULES)}")
+    confidence = opts.confidence if opts.confidence is not None else float(conf.get("confidence", 0.95))
+    if not 0.5 < confidence <= 1:  # also rejects nan
+        raise UsageError(
+            f"--confidence must be above 0.5 and at most 1, got {confidence}",
+            "it is the probability the leading answer must reach, e.g. --confidence 0.9",
+        )
+    enabled = opts.early_stop if opts.early_stop is not None else bool(conf.get("enabled", True))
+    if not enabled:
+        return None
+    defaults = EarlyStopping()
+    return EarlyStopping(
+        rule=rule,
+        confidence=confidence,
+        width=int(conf.get("width", defaults.width)),
+        warmup=int(conf.get("warmup", defaults.warmup)),
+        window=int(conf.get("window", defaults.window)),
+        keep=float(conf.get("keep", defaults.keep)),
+    )
 
 
 def kv_cells_needed(prompt_tokens: int, samples: int, max_tokens: int, budget: int) -> int:
@@ -150,6 +187,7 @@ def prepare(p: Plan, engine: Engine) -> RunContext:
         choices=question_choices(p.question),
         vote=p.options.vote,
         scorer=p.options.scorer,
+        early=p.early,
     )
 
 
@@ -194,6 +232,8 @@ class RunResult:
                 "decode_s": round(self.stats.decode_s, 3),
                 "total_s": round(self.total_s, 3),
             },
+            "early_stop": f.early_stop.summary() if f.early_stop is not None else None,
+            "route": f.route.summary() if f.route is not None else None,
             "samples": self.samples,
             "seed": self.seed,
             "chosen": f.chosen,

@@ -9,6 +9,18 @@ from ttc_cli.budget import TokenBudget
 from ttc_cli.engine.base import Engine, SamplingParams
 
 
+@dataclass(frozen=True)
+class EarlyStopping:
+    """How sampling strategies may stop before N (see `verifiers/early_stop.py`)."""
+
+    rule: str = "beta"  # beta | decided | deepconf
+    confidence: float = 0.95  # posterior probability the leader must reach (beta, deepconf)
+    width: int = 4  # samples decoding at once: fewer in flight means less spent when the vote settles
+    warmup: int = 4  # deepconf: completed traces that set the confidence threshold
+    window: int = 16  # deepconf: tokens per sliding confidence group
+    keep: float = 0.9  # deepconf: later traces must stay above the (1 - keep) quantile of the warm-up's
+
+
 @dataclass
 class RunContext:
     question: str
@@ -21,6 +33,7 @@ class RunContext:
     vote: str = "majority"  # or "weighted"
     scorer: str = "mean-logprob"
     stop: threading.Event = field(default_factory=threading.Event)
+    early: EarlyStopping | None = None  # None: every sample runs (--no-early-stop)
 
     @property
     def interrupted(self) -> bool:

@@ -4,25 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ttc_cli.events import CandidateFinished, Event, Final
+from ttc_cli.events import Event, Final
 from ttc_cli.strategies.context import RunContext
-from ttc_cli.strategies.sampling import sample, shown_answer, stopped_because
+from ttc_cli.strategies.sampling import Sampled, sample, shown_answer, stopped_because
 
 DESCRIPTION = "one chain of thought, decoded greedily (the baseline)"
 
 
 def run(ctx: RunContext) -> Iterator[Event]:
-    cands = []
-    for event in sample(ctx, 1, temperature=0.0):
-        yield event
-        if isinstance(event, CandidateFinished):
-            cands.append(event.candidate)
+    out = Sampled()
+    yield from sample(ctx, 1, out, temperature=0.0)
+    cands = out.candidates
     best = cands[0]
     yield Final(
         answer=shown_answer(best),
         response=best.text,
         selection="greedy decoding: the single most likely chain of thought",
-        stopped_because=stopped_because(cands, ctx),
+        stopped_because=stopped_because(out, ctx),
         candidates=tuple(cands),
         chosen=best.index,
     )

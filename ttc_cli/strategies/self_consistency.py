@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ttc_cli.events import Candidate, CandidateFinished, Event, Final, VotesUpdated
+from ttc_cli.events import Event, Final
 from ttc_cli.strategies.context import RunContext
-from ttc_cli.strategies.sampling import complete, sample, stopped_because
+from ttc_cli.strategies.sampling import Sampled, complete, sample, stopped_because
 from ttc_cli.verifiers.consistency import most_consistent
 from ttc_cli.verifiers.scoring import vote_weight
 from ttc_cli.verifiers.voting import VoteTally
@@ -23,20 +23,13 @@ DESCRIPTION = "N samples, majority vote over their final answers (--vote weighte
 
 def run(ctx: RunContext) -> Iterator[Event]:
     weighted = ctx.vote == "weighted"
-    live = VoteTally(weighted=weighted)
-    cands: list[Candidate] = []
-    for event in sample(ctx, ctx.samples):
-        yield event
-        if isinstance(event, CandidateFinished):
-            cands.append(event.candidate)
-            c = event.candidate
-            if c.answer_key is not None and c.finish_reason == "stop":
-                live.add(c.answer_key, c.answer or "", vote_weight(c.mean_logprob) if weighted else 1.0)
-                yield VotesUpdated(live.snapshot())
-    yield choose(cands, ctx, weighted)
+    out = Sampled(tally=VoteTally(weighted=weighted))
+    yield from sample(ctx, ctx.samples, out, show_votes=True)
+    yield choose(out, ctx, weighted)
 
 
-def choose(cands: list[Candidate], ctx: RunContext, weighted: bool) -> Final:
+def choose(out: Sampled, ctx: RunContext, weighted: bool) -> Final:
+    cands = out.candidates
     pool = complete(cands)
     voters = [c for c in pool if c.answer_key is not None]
     none_finished = all(c.finish_reason != "stop" for c in cands)
@@ -49,9 +42,10 @@ def choose(cands: list[Candidate], ctx: RunContext, weighted: bool) -> Final:
             response=best.text,
             selection=f"no parseable final answers among {len(pool)} candidates, so the one most consistent "
             f"with the others was chosen{note}",
-            stopped_because=stopped_because(cands, ctx),
+            stopped_because=stopped_because(out, ctx),
             candidates=tuple(cands),
             chosen=best.index,
+            early_stop=out.early_stop,
         )
     tally = VoteTally(weighted=weighted)
     for c in voters:
@@ -72,8 +66,9 @@ def choose(cands: list[Candidate], ctx: RunContext, weighted: bool) -> Final:
         answer=lead.answer,
         response=best.text,
         selection=f"{kind}: {share}{extra}{note}",
-        stopped_because=stopped_because(cands, ctx),
+        stopped_because=stopped_because(out, ctx),
         candidates=tuple(cands),
         votes=tally.snapshot(),
         chosen=best.index,
+        early_stop=out.early_stop,
     )

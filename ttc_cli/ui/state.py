@@ -18,10 +18,13 @@ from ttc_cli.events import (
     Candidate,
     CandidateFinished,
     CandidateStarted,
+    EarlyStop,
     Event,
     Final,
+    Routed,
     RunStarted,
     TokensGenerated,
+    TraceCancelled,
     Vote,
     VotesUpdated,
 )
@@ -58,6 +61,8 @@ class RunState:
     banners: list[str] = field(default_factory=list)
     finished_at: float | None = None
     n_finished: int = 0
+    cancelled_traces: int = 0
+    cancel_note: str | None = None  # one updating line, not one per trace, so the view stays bounded
 
     def update(self, event: Event) -> None:
         handler = HANDLERS.get(type(event))
@@ -135,6 +140,25 @@ def _candidate_finished(state: RunState, e: CandidateFinished) -> None:
 @on(VotesUpdated)
 def _votes_updated(state: RunState, e: VotesUpdated) -> None:
     state.votes = e.votes
+
+
+@on(EarlyStop)
+def _early_stop(state: RunState, e: EarlyStop) -> None:
+    state.banners.append(f"early stop ({e.rule}): {e.detail}; ~{e.saved:,} tokens saved")
+
+
+@on(Routed)
+def _routed(state: RunState, e: Routed) -> None:
+    state.banners.append(f"auto: {e.difficulty} question ({e.reason})")
+
+
+@on(TraceCancelled)
+def _trace_cancelled(state: RunState, e: TraceCancelled) -> None:
+    state.cancelled_traces += 1
+    state.cancel_note = (
+        f"{state.cancelled_traces} low-confidence trace(s) cancelled "
+        f"(latest #{e.index} at {e.tokens} tokens: confidence {e.confidence:.2f} < {e.threshold:.2f})"
+    )
 
 
 @on(Final)

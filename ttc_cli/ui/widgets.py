@@ -161,7 +161,8 @@ def vote_tally(state: RunState, width: int = 30, max_rows: int = 6) -> Renderabl
 
 
 def banners(state: RunState) -> RenderableType | None:
-    return Group(*(_line((f"▶ {b}", "bold yellow")) for b in state.banners[-3:])) if state.banners else None
+    lines = ([state.cancel_note] if state.cancel_note else []) + state.banners[-3:]
+    return Group(*(_line((f"▶ {b}", "bold yellow")) for b in lines)) if lines else None
 
 
 def run_view(state: RunState, compact: bool = False) -> RenderableType:
@@ -190,7 +191,14 @@ def summary(result_json: dict[str, Any]) -> RenderableType:
         f" · {r['strategy']} · {r['selection']}",
         f" · {b['spent']:,}/{b['limit']:,} tokens · {r['timing']['total_s']:.1f}s",
     )
-    if r["stopped_because"] != "completed":
+    early = r.get("early_stop")
+    if early is not None:
+        text.append(
+            f" · stopped early ({early['rule']}) after {early['samples_finished']}/{early['samples']} "
+            f"samples, ~{early['saved_tokens']:,} tokens saved",
+            style="bold cyan",
+        )
+    elif r["stopped_because"] != "completed":
         text.append(f" · stopped: {r['stopped_because']}", style="bold yellow")
     return text
 

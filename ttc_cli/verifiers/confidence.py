@@ -53,3 +53,10 @@ class GroupConfidence:
         mean = self._sum / self.window
         self.lowest = min(self.lowest, mean)
         return mean
+
+    @property
+    def weakest(self) -> float:
+        """The lowest window mean; for a trace shorter than the window, its whole-trace mean."""
+        if self.lowest != float("inf"):
+            return self.lowest
+        return self._sum / len(self._recent) if self._recent else 0.0

@@ -1,0 +1,260 @@
+"""Early stopping on GSM8K: accuracy and generated tokens of SC@N against each stopping rule.
+
+Two parts, both printed as tables:
+
+replay  Reads samples recorded by `benchmarks/record_samples.py` (N per question, every token's
+        confidence) and replays each rule over them with the production objects (`VoteStop`,
+        `TraceFilter`) in a step-by-step simulation of `sample()`: `width` samples decode at once, a new
+        one starts as one finishes, a stop cancels the ones in flight, and a sample's tokens count up to
+        the step it ended or was cancelled at. Every rule sees the same samples, so they compare fairly.
+live    Runs `auto` and self-consistency with `--stop-rule deepconf` for real (the engine, the runner, the
+        strategies, as `ttc ask` does) on the first questions, appending one JSON line per run, resumably.
+
+    python benchmarks/early_stop.py replay benchmarks/results/gsm8k-qwen0.5b-sc16.jsonl
+    python benchmarks/early_stop.py live --model ~/.cache/ttc-bench-models/qwen2.5-coder-0.5b-instruct.gguf \
+        --questions 30 --out benchmarks/results/gsm8k-qwen0.5b-live.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ttc_cli.verifiers.answers import answers_equal
+from ttc_cli.verifiers.confidence import lowest_group_confidence
+from ttc_cli.verifiers.early_stop import StopDecision, TraceFilter, VoteStop
+from ttc_cli.verifiers.voting import VoteTally
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k-train-sample-300.jsonl"
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    width: int
+    vote: VoteStop | None = None
+    deepconf: tuple[int, int, float] | None = None  # warmup, window, keep
+    offline_keep: float | None = None  # vote among only this most confident fraction (all N run)
+
+
+@dataclass
+class Outcome:
+    correct: bool
+    tokens: int
+    samples: int  # samples started
+
+
+def simulate(rec: dict[str, Any], rule: Rule) -> Outcome:
+    """One question under one rule, step by step as `sample()` runs it."""
+    samples = rec["samples"]
+    n = len(samples)
+    traces = TraceFilter(*rule.deepconf) if rule.deepconf else None
+    tally = VoteTally()
+    live: dict[int, int] = {}  # sample -> tokens so far, in start order
+    spent: dict[int, int] = {}
+    finished = 0
+    started = 0
+    stopped: StopDecision | None = None
+
+    def start_more() -> None:
+        nonlocal started
+        while started < n and len(live) < rule.width and stopped is None:
+            live[started] = 0
+            if traces is not None:
+                traces.start(started)
+            started += 1
+
+    start_more()
+    while live:
+        ended: list[tuple[int, bool]] = []  # (sample, cancelled)
+        for i in list(live):
+            live[i] += 1
+            s = samples[i]
+            if live[i] >= s["tokens"]:
+                ended.append((i, False))
+            elif traces is not None and traces.observe(i, s["conf"][live[i] - 1]) is not None:
+                ended.append((i, True))
+        ended.sort(key=lambda e: e[1])  # natural finishes first, then cancellations, as `sample()` does
+        for i, cancelled in ended:
+            spent[i] = live.pop(i)
+            finished += 1
+            natural = not cancelled and samples[i]["finish"] == "stop"
+            if traces is not None:
+                traces.finish(i, counted=natural)
+            if natural and samples[i]["key"] is not None:
+                tally.add(samples[i]["key"], samples[i]["answer"])
+            if stopped is None and rule.vote is not None:
+                stopped = rule.vote.check([v.weight for v in tally.snapshot()], finished, n)
+        if stopped is not None:
+            for i in list(live):
+                spent[i] = live.pop(i)
+        start_more()
+
+    if rule.offline_keep is not None:
+        tally = offline_filtered(samples, rule.offline_keep)
+    return Outcome(is_right(rec, tally), sum(spent.values()), started)
+
+
+def offline_filtered(samples: list[dict[str, Any]], keep: float, window: int = 16) -> VoteTally:
+    voters = [s for s in samples if s["finish"] == "stop" and s["key"] is not None]
+    voters.sort(key=lambda s: lowest_group_confidence(s["conf"], window), reverse=True)
+    tally = VoteTally()
+    for s in voters[: max(1, round(len(voters) * keep))]:
+        tally.add(s["key"], s["answer"])
+    return tally
+
+
+def is_right(rec: dict[str, Any], tally: VoteTally) -> bool:
+    lead = tally.leader()
+    return lead is not None and answers_equal(lead.answer, rec["gold"])
+
+
+def rules(n: int) -> list[Rule]:
+    beta95 = VoteStop("beta", 0.95)
+    return [
+        Rule(f"SC@{n}, no early stop (all {n} at once)", n),
+        Rule("decided (winner cannot change)", 1, VoteStop("decided", 1.0)),
+        Rule("decided (winner cannot change)", 4, VoteStop("decided", 1.0)),
+        Rule("decided (winner cannot change)", n, VoteStop("decided", 1.0)),
+        Rule("beta 0.95", 1, beta95),
+        Rule("beta 0.95 (default)", 4, beta95),
+        Rule("beta 0.95", 8, beta95),
+        Rule("beta 0.95", n, beta95),
+        Rule("beta 0.90", 4, VoteStop("beta", 0.90)),
+        Rule("beta 0.80", 4, VoteStop("beta", 0.80)),
+        Rule("deepconf online (warmup 4, keep 0.9) + beta 0.95", 4, beta95, (4, 16, 0.9)),
+        Rule("deepconf online (warmup 4, keep 0.5) + beta 0.95", 4, beta95, (4, 16, 0.5)),
+        Rule("deepconf online (warmup 8, keep 0.1) + beta 0.95", 8, beta95, (8, 16, 0.1)),
+        Rule("deepconf online (warmup 4, keep 0.5) + beta 0.80", 4, VoteStop("beta", 0.80), (4, 16, 0.5)),
+        Rule("deepconf offline: vote among the top 50% (all run)", n, None, None, 0.5),
+    ]
+
+
+def replay(path: Path) -> None:
+    recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    n = len(recs[0]["samples"])
+    base = [simulate(r, Rule("base", n)) for r in recs]
+    base_tokens = sum(o.tokens for o in base)
+    greedy_like = sum(r["samples"][0]["correct"] for r in recs) / len(recs)
+    print(f"{len(recs)} questions · {n} samples each · one sample alone is right {greedy_like:.3f}")
+    print(f"{'rule':<54} {'width':>5} {'accuracy':>8} {'tokens/q':>8} {'vs SC':>6} {'samples/q':>9}")
+    for rule in rules(n):
+        out = [simulate(r, rule) for r in recs]
+        acc = sum(o.correct for o in out) / len(out)
+        tokens = sum(o.tokens for o in out)
+        print(
+            f"{rule.name:<54} {rule.width:>5} {acc:>8.3f} {tokens / len(out):>8.0f} "
+            f"{tokens / base_tokens:>6.1%} {sum(o.samples for o in out) / len(out):>9.1f}"
+        )
+
+
+# ---- live ------------------------------------------------------------------------------------------
+LIVE_RUNS: dict[str, dict[str, Any]] = {
+    "auto": {"strategy": "auto"},
+    "sc16-deepconf": {"strategy": "self-consistency", "stop_rule": "deepconf"},
+    "sc16-beta": {"strategy": "self-consistency"},
+    "sc16-off": {"strategy": "self-consistency", "early_stop": False},
+}
+
+
+def live(args: argparse.Namespace) -> None:
+    from ttc_cli.engine.llama import LlamaEngine
+    from ttc_cli.engine.model_file import resolve_model_path
+    from ttc_cli.runner import AskOptions, execute, plan, prepare
+
+    rows = [json.loads(line) for line in args.data.read_text().splitlines() if line.strip()][: args.questions]
+    done = set()
+    if args.out.exists():
+        done = {(r["run"], r["id"]) for r in map(json.loads, args.out.read_text().splitlines()) if r}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    engine = LlamaEngine(resolve_model_path(args.model), n_ctx=256, n_seq_max=2)
+    for qi, row in enumerate(rows):
+        for name in args.runs:
+            if (name, row["id"]) in done:
+                continue
+            opts = AskOptions(
+                budget=str(args.n * args.max_tokens),
+                samples=args.n * (2 if name == "auto" else 1),
+                max_tokens=args.max_tokens,
+                temperature=0.7,
+                seed=args.seed + 100 * qi,
+                task="math",
+                **LIVE_RUNS[name],
+            )
+            p = plan(row["question"], opts)
+            ctx = prepare(p, engine)
+            start = time.perf_counter()
+            data = execute(p, ctx).to_json()
+            line = {
+                "run": name,
+                "id": row["id"],
+                "correct": answers_equal(data["answer"], row["answer"]),
+                "tokens": data["budget"]["spent"],
+                "seconds": round(time.perf_counter() - start, 2),
+                "samples_run": len(data["candidates"]),
+                "cancelled": sum(c["finish_reason"] == "cancelled" for c in data["candidates"]),
+                "early_stop": data["early_stop"],
+                "route": data["route"],
+            }
+            with args.out.open("a") as f:
+                f.write(json.dumps(line) + "\n")
+            print(f"[{qi + 1}/{len(rows)}] {name}: {line['correct']} {line['tokens']} tok {line['seconds']}s")
+    summarize_live(args.out)
+
+
+def summarize_live(path: Path) -> None:
+    lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    by_run: dict[str, list[dict[str, Any]]] = {}
+    for line in lines:
+        by_run.setdefault(line["run"], []).append(line)
+    common = set.intersection(*({x["id"] for x in v} for v in by_run.values()))
+    print(f"{len(common)} questions run by every configuration")
+    print(f"{'run':<16} {'accuracy':>8} {'tokens/q':>8} {'s/q':>6} {'samples/q':>9} {'routes':>20}")
+    for name, runs in by_run.items():
+        runs = [r for r in runs if r["id"] in common]
+        if not runs:
+            continue
+        routes: dict[str, int] = {}
+        for r in runs:
+            if r["route"]:
+                routes[r["route"]["difficulty"]] = routes.get(r["route"]["difficulty"], 0) + 1
+        k = len(runs)
+        acc, tokens = sum(r["correct"] for r in runs) / k, sum(r["tokens"] for r in runs) / k
+        print(
+            f"{name:<16} {acc:>8.3f} {tokens:>8.0f} "
+            f"{sum(r['seconds'] for r in runs) / k:>6.1f} {sum(r['samples_run'] for r in runs) / k:>9.1f} "
+            f"{' '.join(f'{a}:{b}' for a, b in sorted(routes.items())):>20}"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    rp = sub.add_parser("replay")
+    rp.add_argument("recorded", type=Path)
+    lv = sub.add_parser("live")
+    lv.add_argument("--model", "-m", default=None)
+    lv.add_argument("--data", type=Path, default=DATA)
+    lv.add_argument("--questions", type=int, default=30)
+    lv.add_argument("-n", type=int, default=16)
+    lv.add_argument("--max-tokens", type=int, default=400)
+    lv.add_argument("--seed", type=int, default=1000)
+    lv.add_argument("--runs", nargs="+", default=["auto", "sc16-deepconf"], choices=list(LIVE_RUNS))
+    lv.add_argument("--out", type=Path, required=True)
+    sm = sub.add_parser("summary")
+    sm.add_argument("live_results", type=Path)
+    args = ap.parse_args()
+    if args.cmd == "replay":
+        replay(args.recorded)
+    elif args.cmd == "live":
+        live(args)
+    else:
+        summarize_live(args.live_results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""auto: size the compute to the question. A small probe of samples estimates how hard it is, then routes.
+
+The probe is the first `PROBE` samples of an ordinary self-consistency pool, decoded together, so nothing
+it spends is thrown away: its votes stay in the tally whatever the route.
+- easy: every probe sample gives the same answer. The leader is then the majority with posterior
+  probability >= 0.97 (Beta(k+1, 1)), and more samples would almost never change it: stop.
+- medium: the probe agrees partly. Continue self-consistency up to N with the early-stopping rule.
+- hard: no two probe samples agree (or none states an answer). Continue up to 2N samples, all the budget
+  can pay for: on a question the model finds hard, the right answer is often a small plurality that only
+  many samples reveal.
+The route and the figures behind it are a `Routed` event and appear in `--json` as `route`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+from ttc_cli.events import CandidateStarted, EarlyStop, Event, Final, Routed
+from ttc_cli.strategies.context import EarlyStopping, RunContext
+from ttc_cli.strategies.sampling import Sampled, sample
+from ttc_cli.strategies.self_consistency import choose
+from ttc_cli.verifiers.early_stop import StopDecision, VoteStop
+from ttc_cli.verifiers.voting import VoteTally
+
+DESCRIPTION = "probe a few samples, then stop (easy), vote up to N (medium) or up to 2N (hard)"
+PROBE = 4
+
+
+def run(ctx: RunContext) -> Iterator[Event]:
+    most = ctx.samples  # the planner gives auto twice the preset's N: the hard route's ceiling
+    probe = min(PROBE, most)
+    early = ctx.early or EarlyStopping()
+    rule = VoteStop(early.rule if early.rule != "deepconf" else "beta", early.confidence)
+    out = Sampled(tally=VoteTally(), limit=probe)
+    routed: list[Routed] = []
+    sent: list[Routed] = []
+
+    def stopper(tally: VoteTally, finished: int, total: int) -> StopDecision | None:
+        if not routed:
+            if finished < probe:
+                return None
+            route = classify(tally, probe, most)
+            routed.append(route)
+            out.limit = route.samples
+            if route.difficulty == "easy":
+                return StopDecision("auto", route.reason)
+            return None
+        return rule.check([v.weight for v in tally.snapshot()], finished, total)
+
+    for event in sample(ctx, most, out, show_votes=True, stopper=stopper):
+        if routed and isinstance(event, EarlyStop | CandidateStarted | Final) and not sent:
+            sent.append(routed[0])
+            yield routed[0]  # before what the route caused: the stop, or the first sample past the probe
+        yield event
+    if routed and not sent:
+        yield routed[0]
+    yield replace(choose(out, ctx, weighted=False), route=routed[0] if routed else None)
+
+
+def classify(tally: VoteTally, probe: int, most: int) -> Routed:
+    votes = tally.snapshot()
+    leader = votes[0].count if votes else 0
+    answers = len(votes)
+    seen = f"{leader} of {probe} probe samples agree ({answers} distinct answer{'s' if answers != 1 else ''})"
+    if leader == probe:
+        return Routed("easy", f"{seen}: stop", probe)
+    if leader >= 2:
+        return Routed("medium", f"{seen}: self-consistency up to {most // 2} samples", max(probe, most // 2))
+    return Routed("hard", f"{seen}: self-consistency up to {most} samples", most)
