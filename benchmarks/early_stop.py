@@ -82,10 +82,9 @@ def simulate(rec: dict[str, Any], rule: Rule) -> Outcome:
         for i, cancelled in ended:
             spent[i] = live.pop(i)
             finished += 1
-            natural = not cancelled and samples[i]["finish"] == "stop"
             if traces is not None:
-                traces.finish(i, counted=natural)
-            if natural and samples[i]["key"] is not None:
+                traces.finish(i, counted=not cancelled and samples[i]["finish"] in ("stop", "length"))
+            if not cancelled and samples[i]["finish"] == "stop" and samples[i]["key"] is not None:
                 tally.add(samples[i]["key"], samples[i]["answer"])
             if stopped is None and rule.vote is not None:
                 stopped = rule.vote.check([v.weight for v in tally.snapshot()], finished, n)

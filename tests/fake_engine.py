@@ -44,6 +44,7 @@ class FakeEngine(Engine):
         self.scripts = scripts
         self.n_batch = n_batch
         self.evals: list[list[EvalItem]] = []
+        self.trims: list[tuple[int, int]] = []
         self._by_slot: dict[int, Sequence] = {}
         self._last: list[EvalItem] = []
 
@@ -102,3 +103,6 @@ class FakeEngine(Engine):
 
     def _drop_cells(self, slot: int) -> None:
         self._by_slot.pop(slot, None)
+
+    def _trim_cells(self, slot: int, keep: int) -> None:
+        self.trims.append((slot, keep))

@@ -294,15 +294,15 @@ def test_no_early_stop_runs_all_n_on_the_real_model(engine):
 def test_deepconf_cancels_traces_live_on_the_real_model(engine, user_path):
     profile = user_path / "profiles" / "default.yaml"  # merged over the built-in default
     profile.parent.mkdir(parents=True, exist_ok=True)
-    # One warm-up trace, and later traces must stay above its weakest window: most will not.
-    profile.write_text("early_stop: {warmup: 1, window: 8, keep: 0.01, width: 4}\n")
+    # Later traces must stay above the best of the four warm-up traces' weakest windows: many will not.
+    profile.write_text("early_stop: {warmup: 4, window: 8, keep: 0.01, width: 4}\n")
     data, events = ask(
         engine,
         question="Explain why the sky is blue.",
         strategy="self-consistency",
         stop_rule="deepconf",
-        samples=8,
-        max_tokens=80,
+        samples=12,
+        max_tokens=60,
         seed=11,
     )
     cancels = [e for e in events if isinstance(e, TraceCancelled)]

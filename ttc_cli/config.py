@@ -253,6 +253,7 @@ class PromptTemplate:
     name: str
     system: str
     template: str
+    prefill: str = ""  # the start of the model's reply, e.g. "<think>\n" to open a thinking block
 
     def messages(self, question: str) -> list[dict[str, str]]:
         user = self.template.replace("{question}", question)
@@ -262,14 +263,16 @@ class PromptTemplate:
 
 def load_prompt(name: str) -> PromptTemplate:
     data, where = _load("prompts", name)
-    unknown = set(data) - {"system", "template"}
+    unknown = set(data) - {"system", "template", "prefill"}
     _require(not unknown, where, f"unknown key(s) {_keys(unknown)}")
     template = data.get("template")
     if not isinstance(template, str) or "{question}" not in template:
         raise _invalid(where, "'template' must contain {question}")
     system = data.get("system", "")
     _require(isinstance(system, str), where, "'system' must be a string")
-    return PromptTemplate(name, system.strip(), template)
+    prefill = data.get("prefill", "")
+    _require(isinstance(prefill, str), where, "'prefill' must be a string")
+    return PromptTemplate(name, system.strip(), template, prefill)
 
 
 def guess_task(question: str) -> str:

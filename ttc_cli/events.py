@@ -23,6 +23,7 @@ class Candidate:
     answer: str | None = None
     answer_key: str | None = None
     score: float | None = None
+    forced: tuple[tuple[str, int], ...] = ()  # budget forcing: ("wait" | "end", thinking tokens so far)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -33,6 +34,7 @@ class Candidate:
             "score": _round(self.score),
             "mean_logprob": _round(self.mean_logprob),
             "finish_reason": self.finish_reason,
+            "forced": [{"action": a, "thinking_tokens": t} for a, t in self.forced],
         }
 
 
@@ -104,6 +106,15 @@ class TraceCancelled(Event):
     tokens: int
     confidence: float
     threshold: float
+
+
+@dataclass(frozen=True)
+class ThinkingForced(Event):
+    """Budget forcing acted on a candidate: `wait` (kept it thinking) or `end` (closed its thinking)."""
+
+    index: int
+    action: str
+    thinking_tokens: int
 
 
 @dataclass(frozen=True)

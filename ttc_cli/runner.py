@@ -18,6 +18,7 @@ from typing import Any
 from ttc_cli.budget import TokenBudget
 from ttc_cli.config import Profile, PromptTemplate, guess_task, load_profile, load_prompt
 from ttc_cli.engine.base import Engine, EngineStats, SamplingParams
+from ttc_cli.engine.forcing import Thinking
 from ttc_cli.errors import UsageError
 from ttc_cli.events import Event, Final, RunStarted
 from ttc_cli.strategies import Strategy, get_strategy
@@ -64,6 +65,7 @@ class Plan:
     profile: Profile
     options: AskOptions
     early: EarlyStopping | None
+    thinking: Thinking | None
 
     def new_budget(self) -> TokenBudget:
         return TokenBudget(self.budget_limit, preset=self.budget_preset)
@@ -115,9 +117,39 @@ def plan(question: str, opts: AskOptions) -> Plan:
         max_tokens=max_tokens,
     )
     early = early_stopping(profile, opts)
+    thinking = budget_forcing(profile, opts)
     return Plan(
-        question, strategy, budget.limit, budget.preset, samples, sampling, prompt, profile, opts, early
+        question,
+        strategy,
+        budget.limit,
+        budget.preset,
+        samples,
+        sampling,
+        prompt,
+        profile,
+        opts,
+        early,
+        thinking,
     )
+
+
+def budget_forcing(profile: Profile, opts: AskOptions) -> Thinking | None:
+    """The thinking tags from the profile and the limits from the options; None when neither is set."""
+    if opts.think_budget is None and opts.min_think is None:
+        return None
+    if opts.think_budget is not None and opts.think_budget < 1:
+        raise UsageError(
+            f"--think-budget must be positive, got {opts.think_budget}", "e.g. --think-budget 512"
+        )
+    if opts.min_think is not None and opts.min_think < 0:
+        raise UsageError(f"--min-think must be 0 or more, got {opts.min_think}", "e.g. 128")
+    minimum = opts.min_think or 0
+    if opts.think_budget is not None and minimum > opts.think_budget:
+        raise UsageError(
+            f"--min-think {minimum} is more than --think-budget {opts.think_budget}",
+            "the model must be allowed to think at least as long as it is made to",
+        )
+    return Thinking(**profile.thinking, budget=opts.think_budget, minimum=minimum)
 
 
 def early_stopping(profile: Profile, opts: AskOptions) -> EarlyStopping | None:
@@ -155,6 +187,8 @@ def kv_cells_needed(prompt_tokens: int, samples: int, max_tokens: int, budget: i
 def prepare(p: Plan, engine: Engine) -> RunContext:
     """Render and tokenize the prompt, check it fits, size the engine's context for this run."""
     tokens = engine.chat_tokens(p.prompt.messages(p.question))
+    if p.prompt.prefill:
+        tokens += engine.tokenize(p.prompt.prefill)
     cap = p.options.ctx or p.profile.max_context
     model_ctx = engine.n_ctx_train
     window = min(model_ctx, p.options.ctx or model_ctx)
@@ -188,6 +222,7 @@ def prepare(p: Plan, engine: Engine) -> RunContext:
         vote=p.options.vote,
         scorer=p.options.scorer,
         early=p.early,
+        thinking=p.thinking,
     )
 
 

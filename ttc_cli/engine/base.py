@@ -71,16 +71,20 @@ class Sequence:
     text_bytes: bytearray = field(default_factory=bytearray)
     text_end: int | None = None  # byte offset where a stop string began
     finish_reason: str | None = None
-    tail_is_sampled: bool = False  # the pending tail is one token this sequence sampled
+    tail_is_sampled: bool = False  # the first pending token is one this sequence sampled
     released: bool = False
+    n_sampled: int = 0  # tokens sampled (and charged) since `Decoder.add`
+    forcing: Any = None  # a `Forcing` that may edit the sequence after each token (budget forcing)
 
     @property
     def generated(self) -> list[int]:
+        """Tokens after the point generation started, forced ones included."""
         return self.tokens[self.gen_start :]
 
     @property
     def n_generated(self) -> int:
-        return len(self.tokens) - self.gen_start
+        """Tokens this sequence sampled: what it cost the budget (forced text is not sampled)."""
+        return self.n_sampled
 
     @property
     def text(self) -> str:
@@ -160,6 +164,10 @@ class Engine(ABC):
     def _drop_cells(self, slot: int) -> None: ...
 
     @abstractmethod
+    def _trim_cells(self, slot: int, keep: int) -> None:
+        """Drop slot `slot`'s cells at positions >= `keep`."""
+
+    @abstractmethod
     def is_eog(self, token: int) -> bool: ...
 
     @abstractmethod
@@ -236,6 +244,21 @@ class Engine(ABC):
         self._free_slots.append(seq.slot)
         seq.released = True
 
+    def truncate(self, seq: Sequence, n_tokens: int) -> None:
+        """Cut `seq` back to its first `n_tokens` tokens; the last one becomes pending again."""
+        if not 1 <= n_tokens <= len(seq.tokens):
+            raise EngineError(f"cannot truncate to {n_tokens}: the sequence has {len(seq.tokens)} tokens")
+        keep = min(seq.n_cached, n_tokens - 1)
+        if keep < seq.n_cached:
+            self._trim_cells(seq.slot, keep)
+        del seq.tokens[n_tokens:]
+        seq.n_cached = keep
+        seq.tail_is_sampled = False
+
+    def append(self, seq: Sequence, tokens: Seq[int]) -> None:
+        """Add forced tokens after `seq`'s pending tail; the next step evaluates them with it."""
+        seq.tokens.extend(tokens)
+
     def decoder(self, budget: TokenBudget, stop: threading.Event | None = None) -> Decoder:
         return Decoder(self, budget, stop)
 
@@ -270,6 +293,7 @@ class Decoder:
         seq.gen_start = len(seq.tokens)
         seq.logprobs, seq.top_ids, seq.top_logprobs = [], [], []
         seq.text_bytes, seq.text_end, seq.finish_reason = bytearray(), None, None
+        seq.n_sampled = 0
         self.live.append(seq)
 
     def cancel(self, seq: Sequence, reason: str = FINISH_CANCELLED) -> None:
@@ -342,6 +366,7 @@ class Decoder:
     def _record(self, seq: Sequence, token: int, logits: np.ndarray, norm: float) -> None:
         params = seq.params or SamplingParams()
         seq.tokens.append(token)
+        seq.n_sampled += 1
         seq.tail_is_sampled = True
         seq.logprobs.append(float(logits[token]) - norm)
         k = params.top_logprobs
@@ -350,13 +375,17 @@ class Decoder:
             top = top[np.argsort(logits[top])[::-1]]
             seq.top_ids.append(top.astype(np.int32))
             seq.top_logprobs.append((logits[top] - norm).astype(np.float32))
-        if self.engine.is_eog(token) and not params.ignore_eos:
-            self._finish(seq, FINISH_STOP)
+        eog = self.engine.is_eog(token) and not params.ignore_eos
+        if not eog:
+            seq.text_bytes += self.engine.token_bytes(token)
+        if seq.forcing is not None and seq.forcing.after_token(self.engine, seq, eog):
+            # The forcing rewrote the tail (appended "Wait", or closed the thinking): generation goes on.
+            if seq.n_sampled >= params.max_tokens:
+                self._finish(seq, FINISH_LENGTH)
             return
-        seq.text_bytes += self.engine.token_bytes(token)
-        if params.stop and self._hit_stop(seq, params.stop):
+        if eog or params.stop and self._hit_stop(seq, params.stop):
             self._finish(seq, FINISH_STOP)
-        elif seq.n_generated >= params.max_tokens:
+        elif seq.n_sampled >= params.max_tokens:
             self._finish(seq, FINISH_LENGTH)
 
     @staticmethod

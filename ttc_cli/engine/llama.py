@@ -256,3 +256,6 @@ class LlamaEngine(Engine):
 
     def _drop_cells(self, slot: int) -> None:
         L.llama_memory_seq_rm(self._mem, slot, -1, -1)
+
+    def _trim_cells(self, slot: int, keep: int) -> None:
+        L.llama_memory_seq_rm(self._mem, slot, keep, -1)

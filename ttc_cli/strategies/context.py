@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from ttc_cli.budget import TokenBudget
 from ttc_cli.engine.base import Engine, SamplingParams
+from ttc_cli.engine.forcing import Thinking
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class RunContext:
     scorer: str = "mean-logprob"
     stop: threading.Event = field(default_factory=threading.Event)
     early: EarlyStopping | None = None  # None: every sample runs (--no-early-stop)
+    thinking: Thinking | None = None  # budget forcing (--think-budget, --min-think)
 
     @property
     def interrupted(self) -> bool:

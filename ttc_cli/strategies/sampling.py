@@ -16,13 +16,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
-from ttc_cli.engine.base import FINISH_BUDGET, FINISH_INTERRUPTED, FINISH_STOP, Sequence
+from ttc_cli.engine.base import FINISH_BUDGET, FINISH_INTERRUPTED, FINISH_LENGTH, FINISH_STOP, Sequence
+from ttc_cli.engine.forcing import BudgetForcing, prompt_opens_thinking
 from ttc_cli.events import (
     Candidate,
     CandidateFinished,
     CandidateStarted,
     EarlyStop,
     Event,
+    ThinkingForced,
     TokensGenerated,
     TraceCancelled,
     VotesUpdated,
@@ -87,6 +89,9 @@ def sample(
     index: dict[Sequence, int] = {}
     started = 0
     stopping = False
+    opens_thinking = ctx.thinking is not None and prompt_opens_thinking(
+        engine, ctx.prompt_tokens, ctx.thinking
+    )
 
     def start_more() -> Iterator[Event]:
         nonlocal started
@@ -96,6 +101,10 @@ def sample(
             seq = engine.fork(root)
             decoder.add(seq, replace(base, seed=base.seed + started))
             index[seq] = started
+            if ctx.thinking is not None:
+                seq.forcing = BudgetForcing(ctx.thinking)
+                if opens_thinking:
+                    seq.forcing.starts_inside()
             if traces is not None:
                 traces.start(started)
             yield CandidateStarted(started)
@@ -109,6 +118,11 @@ def sample(
             if step.sampled:
                 progress = tuple((index[s], s.n_generated) for s, _ in step.sampled)
                 yield TokensGenerated(ctx.budget.spent, progress)
+                for seq, _ in step.sampled:
+                    if seq.forcing is not None and len(seq.forcing.actions) > seq.forcing.reported:
+                        for action, at in seq.forcing.actions[seq.forcing.reported :]:
+                            yield ThinkingForced(index[seq], action, at)
+                        seq.forcing.reported = len(seq.forcing.actions)
                 if traces is not None:
                     for seq, _ in step.sampled:
                         if seq.finish_reason is None and seq.top_logprobs:
@@ -154,7 +168,8 @@ def _finish(
     c = to_candidate(ctx, i, seq)
     out.candidates.append(c)
     if traces is not None:
-        traces.finish(i, counted=c.finish_reason == FINISH_STOP)
+        # A trace cut by its length cap still shows how confident the model was: it warms up the filter.
+        traces.finish(i, counted=c.finish_reason in (FINISH_STOP, FINISH_LENGTH))
     yield CandidateFinished(c)
     if c.answer_key is not None and c.finish_reason == FINISH_STOP:
         out.tally.add(c.answer_key, c.answer or "", vote_weight(c.mean_logprob) if weighted else 1.0)
@@ -193,6 +208,7 @@ def to_candidate(ctx: RunContext, i: int, seq: Sequence) -> Candidate:
         answer=found.text if found else None,
         answer_key=found.key if found else None,
         score=score,
+        forced=tuple(seq.forcing.actions) if seq.forcing is not None else (),
     )
 
 

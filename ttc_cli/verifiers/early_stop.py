@@ -144,7 +144,7 @@ class TraceFilter:
         return None
 
     def finish(self, index: int, counted: bool) -> None:
-        """Trace `index` ended; a completed trace that started before the threshold was set warms it up."""
+        """Trace `index` ended; one that ran its course (`counted`) before a threshold existed warms it up."""
         group = self._groups.pop(index, None)
         if group is None or not counted or self.threshold is not None:
             return
