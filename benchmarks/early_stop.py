@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ttc_cli.strategies.auto import PROBE, classify
 from ttc_cli.verifiers.answers import answers_equal
 from ttc_cli.verifiers.confidence import lowest_group_confidence
 from ttc_cli.verifiers.early_stop import StopDecision, TraceFilter, VoteStop
@@ -39,6 +40,7 @@ class Rule:
     vote: VoteStop | None = None
     deepconf: tuple[int, int, float] | None = None  # warmup, window, keep
     offline_keep: float | None = None  # vote among only this most confident fraction (all N run)
+    auto: bool = False  # `auto`'s probe-and-route (replayed here for tuning; the live figure is below)
 
 
 @dataclass
@@ -59,10 +61,24 @@ def simulate(rec: dict[str, Any], rule: Rule) -> Outcome:
     finished = 0
     started = 0
     stopped: StopDecision | None = None
+    limit = PROBE if rule.auto else n
+    routed = False
+
+    def check() -> StopDecision | None:
+        nonlocal limit, routed
+        if rule.auto and not routed:
+            if finished < PROBE:
+                return None
+            route = classify(tally, PROBE, n)
+            routed, limit = True, route.samples
+            return StopDecision("auto", route.reason) if route.difficulty == "easy" else None
+        if rule.vote is None:
+            return None
+        return rule.vote.check([v.weight for v in tally.snapshot()], finished, limit)
 
     def start_more() -> None:
         nonlocal started
-        while started < n and len(live) < rule.width and stopped is None:
+        while started < limit and len(live) < rule.width and stopped is None:
             live[started] = 0
             if traces is not None:
                 traces.start(started)
@@ -86,8 +102,8 @@ def simulate(rec: dict[str, Any], rule: Rule) -> Outcome:
                 traces.finish(i, counted=not cancelled and samples[i]["finish"] in ("stop", "length"))
             if not cancelled and samples[i]["finish"] == "stop" and samples[i]["key"] is not None:
                 tally.add(samples[i]["key"], samples[i]["answer"])
-            if stopped is None and rule.vote is not None:
-                stopped = rule.vote.check([v.weight for v in tally.snapshot()], finished, n)
+            if stopped is None:
+                stopped = check()
         if stopped is not None:
             for i in list(live):
                 spent[i] = live.pop(i)
@@ -130,6 +146,8 @@ def rules(n: int) -> list[Rule]:
         Rule("deepconf online (warmup 8, keep 0.1) + beta 0.95", 8, beta95, (8, 16, 0.1)),
         Rule("deepconf online (warmup 4, keep 0.5) + beta 0.80", 4, VoteStop("beta", 0.80), (4, 16, 0.5)),
         Rule("deepconf offline: vote among the top 50% (all run)", n, None, None, 0.5),
+        Rule("auto (replayed)", 4, beta95, auto=True),
+        Rule("auto (replayed) with beta 0.80 after the probe", 4, VoteStop("beta", 0.80), auto=True),
     ]
 
 
@@ -177,7 +195,7 @@ def live(args: argparse.Namespace) -> None:
                 continue
             opts = AskOptions(
                 budget=str(args.n * args.max_tokens),
-                samples=args.n * (2 if name == "auto" else 1),
+                samples=args.n,
                 max_tokens=args.max_tokens,
                 temperature=0.7,
                 seed=args.seed + 100 * qi,

@@ -72,7 +72,7 @@ def test_json_schema_and_token_accounting():
     assert data["strategy"] == "self-consistency"
     assert data["model"].endswith(".gguf")
     assert isinstance(data["answer"], str) and data["answer"].strip()
-    assert data["stopped_because"] in {"completed", "budget"}
+    assert data["stopped_because"] in {"completed", "budget", "early-stop"}
 
     budget, usage, timing = data["budget"], data["usage"], data["timing"]
     assert budget["limit"] == 200
@@ -399,7 +399,7 @@ def test_the_budget_is_never_exceeded(strategy, budget):
     spent = data["budget"]["spent"]
     assert data["budget"]["limit"] == budget
     assert spent <= budget
-    assert data["stopped_because"] in {"budget", "completed"}
+    assert data["stopped_because"] in {"budget", "completed", "early-stop"}
     assert sum(c["tokens"] for c in data["candidates"]) == spent == data["usage"]["generated_tokens"]
     if budget == 1:
         assert spent == 1

@@ -245,17 +245,10 @@ def test_auto_continues_to_n_when_the_probe_partly_agrees():
     assert events.index(route) < first_after_probe  # the route is announced before it acts
 
 
-def test_auto_spends_up_to_2n_when_no_two_probe_samples_agree():
+def test_auto_spends_up_to_n_when_no_two_probe_samples_agree():
     events, final, route = auto_run([str(i) for i in range(16)])
     assert route.difficulty == "hard" and route.samples == 16
     assert len(final.candidates) == 16
-
-
-def test_auto_plans_twice_the_presets_samples():
-    from ttc_cli.runner import AskOptions, plan
-
-    assert plan("What is 2 + 2?", AskOptions(strategy="auto", budget="medium")).samples == 16
-    assert plan("What is 2 + 2?", AskOptions(strategy="auto", samples=6)).samples == 6
 
 
 # ---- the real model ---------------------------------------------------------------------------------

@@ -87,8 +87,7 @@ def plan(question: str, opts: AskOptions) -> Plan:
             f"-n/--samples must be between 1 and {MAX_SAMPLES}, got {opts.samples}",
             f"llama.cpp runs at most {MAX_SAMPLES + 1} sequences, one of them the prompt",
         )
-    default_n = min(preset.samples * strategy.samples_scale, MAX_SAMPLES)
-    samples = (opts.samples or default_n) if strategy.samples else 1
+    samples = (opts.samples or min(preset.samples, MAX_SAMPLES)) if strategy.samples else 1
     max_tokens = opts.max_tokens if opts.max_tokens is not None else preset.max_tokens
     if max_tokens < 1:
         raise UsageError(f"--max-tokens must be positive, got {max_tokens}", "e.g. --max-tokens 512")

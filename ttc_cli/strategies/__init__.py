@@ -22,11 +22,10 @@ class Strategy:
     description: str
     run: Callable[[RunContext], Iterator[Event]]
     samples: bool  # whether -n/--samples means anything to it
-    samples_scale: int = 1  # default N is the budget preset's times this (auto's hard route draws 2N)
 
 
-def _entry(name: str, module: ModuleType, samples: bool, samples_scale: int = 1) -> Strategy:
-    return Strategy(name, module.DESCRIPTION, module.run, samples, samples_scale)
+def _entry(name: str, module: ModuleType, samples: bool) -> Strategy:
+    return Strategy(name, module.DESCRIPTION, module.run, samples)
 
 
 STRATEGIES: dict[str, Strategy] = {
@@ -35,7 +34,7 @@ STRATEGIES: dict[str, Strategy] = {
         _entry("greedy", greedy, samples=False),
         _entry("best-of-n", best_of_n, samples=True),
         _entry("self-consistency", self_consistency, samples=True),
-        _entry("auto", auto, samples=True, samples_scale=2),
+        _entry("auto", auto, samples=True),
     )
 }
 

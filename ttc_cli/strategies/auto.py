@@ -5,9 +5,8 @@ it spends is thrown away: its votes stay in the tally whatever the route.
 - easy: every probe sample gives the same answer. The leader is then the majority with posterior
   probability >= 0.97 (Beta(k+1, 1)), and more samples would almost never change it: stop.
 - medium: the probe agrees partly. Continue self-consistency up to N with the early-stopping rule.
-- hard: no two probe samples agree (or none states an answer). Continue up to 2N samples, all the budget
-  can pay for: on a question the model finds hard, the right answer is often a small plurality that only
-  many samples reveal.
+- hard: no two probe samples agree (or none states an answer). Continue up to N samples: on a question the
+  model finds hard, the right answer is often a small plurality that only many samples reveal.
 The route and the figures behind it are a `Routed` event and appear in `--json` as `route`.
 """
 
@@ -23,12 +22,12 @@ from ttc_cli.strategies.self_consistency import choose
 from ttc_cli.verifiers.early_stop import StopDecision, VoteStop
 from ttc_cli.verifiers.voting import VoteTally
 
-DESCRIPTION = "probe a few samples, then stop (easy), vote up to N (medium) or up to 2N (hard)"
+DESCRIPTION = "probe 4 samples, then stop (easy), vote up to N/2 (medium) or up to N (hard)"
 PROBE = 4
 
 
 def run(ctx: RunContext) -> Iterator[Event]:
-    most = ctx.samples  # the planner gives auto twice the preset's N: the hard route's ceiling
+    most = ctx.samples
     probe = min(PROBE, most)
     early = ctx.early or EarlyStopping()
     rule = VoteStop(early.rule if early.rule != "deepconf" else "beta", early.confidence)

@@ -19,7 +19,7 @@ class EarlyStopping:
     width: int = 4  # samples decoding at once: fewer in flight means less spent when the vote settles
     warmup: int = 4  # deepconf: completed traces that set the confidence threshold
     window: int = 16  # deepconf: tokens per sliding confidence group
-    keep: float = 0.9  # deepconf: later traces must stay above the (1 - keep) quantile of the warm-up's
+    keep: float = 0.5  # deepconf: later traces must stay above the (1 - keep) quantile of the warm-up's
 
 
 @dataclass
