@@ -17,10 +17,13 @@ from ttc_cli.events import (
     Candidate,
     CandidateFinished,
     CandidateStarted,
+    EarlyStop,
     Event,
     Final,
+    Routed,
     RunStarted,
     TokensGenerated,
+    TraceCancelled,
     Vote,
     VotesUpdated,
 )
@@ -247,3 +250,30 @@ def test_compare_view_routes_events_to_the_selected_run() -> None:
         view.select(1)
         view(TokensGenerated(42, ((0, 42),)))
     assert (states[0].spent, states[1].spent) == (0, 42)
+
+
+def test_early_stop_route_and_cancelled_traces_show_as_bounded_banners() -> None:
+    state = new_state(n=16)
+    state.update(Routed("medium", "2 of 4 probe samples agree (3 distinct answers)", 8))
+    for i in range(5):
+        state.update(TraceCancelled(i, 40 + i, 5.1, 6.2))
+    state.update(EarlyStop("beta", "leader has 4 of 4 votes (runner-up 0): P = 0.969", 6, 16, 900, 1500))
+    out = render(run_view(state))
+    assert "auto: medium question (2 of 4 probe samples agree" in out
+    assert "5 low-confidence trace(s) cancelled (latest #4 at 44 tokens" in out
+    assert "early stop (beta): leader has 4 of 4 votes" in out and "~1,500 tokens saved" in out
+    assert out.count("cancelled (latest") == 1
+
+
+def test_summary_reports_an_early_stop_and_what_it_saved() -> None:
+    data = {
+        "answer": "18",
+        "strategy": "self-consistency",
+        "selection": "plurality vote: 4 of 4 votes",
+        "budget": {"spent": 400, "limit": 4096},
+        "timing": {"total_s": 3.0},
+        "stopped_because": "early-stop",
+        "early_stop": {"rule": "beta", "samples_finished": 4, "samples": 16, "saved_tokens": 1200},
+    }
+    out = render(summary(data), width=200)
+    assert "stopped early (beta) after 4/16 samples, ~1,200 tokens saved" in out
