@@ -68,6 +68,21 @@ def test_weighted_vote_lets_two_confident_samples_beat_three_unsure_ones():
     assert weighted.selection.startswith("weighted vote")
 
 
+def test_filtered_vote_lets_only_the_most_confident_half_vote():
+    scripts = [
+        Script("The answer is 7.", 0.0),
+        Script("The answer is 42.", 12.0),
+        Script("The answer is 7.", 0.0),
+        Script("The answer is 42.", 12.0),
+        Script("The answer is 7.", 0.0),
+    ]
+    _, final = run("self-consistency", make_ctx(scripts, samples=5, vote="filtered"))
+    assert final.answer == "42"
+    assert final.selection.startswith("plurality vote among the 2 most confident of 5: 2 of 2 votes")
+    confident = {c.index: c.confidence for c in final.candidates}
+    assert confident[1] > confident[0]
+
+
 def test_self_consistency_without_parseable_answers_picks_the_most_consistent_text():
     scripts = [
         Script("cats are mammals that purr"),

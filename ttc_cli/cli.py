@@ -108,7 +108,9 @@ MaxTokensOpt = Annotated[int | None, typer.Option("--max-tokens", help="Cap on o
 TemperatureOpt = Annotated[float | None, typer.Option("--temperature", "-t", help="Sampling temperature.")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed; candidate i uses seed+i.")]
 TaskOpt = Annotated[str, typer.Option("--task", help="Prompt to use: math, general, auto, or your own.")]
-VoteOpt = Annotated[str, typer.Option("--vote", help="self-consistency vote: majority or weighted.")]
+VoteOpt = Annotated[
+    str, typer.Option("--vote", help="self-consistency vote: majority, weighted or filtered.")
+]
 ScorerOpt = Annotated[str, typer.Option("--scorer", help="best-of-n score: mean-logprob or confidence.")]
 ProfileOpt = Annotated[str, typer.Option("--profile", help="Profile YAML with budget presets.")]
 EarlyStopOpt = Annotated[

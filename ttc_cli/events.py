@@ -24,6 +24,7 @@ class Candidate:
     answer_key: str | None = None
     score: float | None = None
     forced: tuple[tuple[str, int], ...] = ()  # budget forcing: ("wait" | "end", thinking tokens so far)
+    confidence: float | None = None  # DeepConf: the lowest sliding-window token confidence of the trace
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -33,6 +34,7 @@ class Candidate:
             "tokens": self.tokens,
             "score": _round(self.score),
             "mean_logprob": _round(self.mean_logprob),
+            "confidence": _round(self.confidence),
             "finish_reason": self.finish_reason,
             "forced": [{"action": a, "thinking_tokens": t} for a, t in self.forced],
         }

@@ -28,7 +28,7 @@ from ttc_cli.verifiers.early_stop import RULE_BETA, RULES
 from ttc_cli.verifiers.scoring import SCORERS
 
 MAX_SAMPLES = 255  # llama.cpp's 256 sequences, less the prompt's
-VOTES = ("majority", "weighted")
+VOTES = ("majority", "weighted", "filtered")
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,12 @@ from ttc_cli.events import (
 )
 from ttc_cli.strategies.context import RunContext
 from ttc_cli.verifiers.answers import extract_answer
-from ttc_cli.verifiers.confidence import token_confidence
+from ttc_cli.verifiers.confidence import (
+    CONFIDENCE_WINDOW,
+    lowest_group_confidence,
+    token_confidence,
+    token_confidences,
+)
 from ttc_cli.verifiers.early_stop import RULE_DEEPCONF, StopDecision, TraceFilter, VoteStop
 from ttc_cli.verifiers.scoring import SCORERS, vote_weight
 from ttc_cli.verifiers.voting import VoteTally
@@ -209,6 +214,11 @@ def to_candidate(ctx: RunContext, i: int, seq: Sequence) -> Candidate:
         answer_key=found.key if found else None,
         score=score,
         forced=tuple(seq.forcing.actions) if seq.forcing is not None else (),
+        confidence=lowest_group_confidence(
+            token_confidences(seq.top_logprobs), ctx.early.window if ctx.early else CONFIDENCE_WINDOW
+        )
+        if seq.top_logprobs
+        else None,
     )
 
 

@@ -1,6 +1,8 @@
 """self-consistency: sample N chains of thought, extract each final answer, return the plurality.
 
-`--vote weighted` weighs each vote by the candidate's confidence (geometric-mean token probability).
+`--vote weighted` weighs each vote by the candidate's confidence (geometric-mean token probability);
+`--vote filtered` lets only the most confident half vote (DeepConf offline: traces ranked by their lowest
+sliding-window token confidence).
 Only answers that parse vote: candidates that state none are left out of the tally and the output says how
 many did. When no candidate states a parseable answer (a proof, an explanation), voting over raw strings
 would be meaningless, so the candidate most consistent with the others (a lexical medoid) is chosen
@@ -47,6 +49,12 @@ def choose(out: Sampled, ctx: RunContext, weighted: bool) -> Final:
             chosen=best.index,
             early_stop=out.early_stop,
         )
+    filtered = ""
+    if ctx.vote == "filtered" and len(voters) > 1:
+        # DeepConf offline: only the most confident half votes, ranked by each trace's weakest window.
+        kept = sorted(voters, key=lambda c: c.confidence or 0.0, reverse=True)[: max(1, len(voters) // 2)]
+        filtered = f" among the {len(kept)} most confident of {len(voters)}"
+        voters = kept
     tally = VoteTally(weighted=weighted)
     for c in voters:
         tally.add(c.answer_key or "", c.answer or "", vote_weight(c.mean_logprob) if weighted else 1.0)
@@ -54,7 +62,7 @@ def choose(out: Sampled, ctx: RunContext, weighted: bool) -> Final:
     assert lead is not None
     backers = [c for c in voters if c.answer_key == lead.key]
     best = max(backers, key=lambda c: c.mean_logprob)
-    kind = "weighted vote" if weighted else "plurality vote"
+    kind = ("weighted vote" if weighted else "plurality vote") + filtered
     share = (
         f"{lead.weight:.2f} of {sum(v.weight for v in tally.snapshot()):.2f} weight"
         if weighted

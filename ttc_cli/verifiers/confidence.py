@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+CONFIDENCE_WINDOW = 16  # tokens per group: short enough to catch a local wobble in a ~300-token solution
+
 
 def token_confidence(top_logprobs: np.ndarray) -> float:
     return -float(np.mean(top_logprobs)) if len(top_logprobs) else 0.0
