@@ -18,6 +18,7 @@ live    Runs `auto` and self-consistency with `--stop-rule deepconf` for real (t
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import time
 from dataclasses import dataclass
@@ -151,8 +152,13 @@ def rules(n: int) -> list[Rule]:
     ]
 
 
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
 def replay(path: Path) -> None:
-    recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    recs = read_lines(path)
     n = len(recs[0]["samples"])
     base = [simulate(r, Rule("base", n)) for r in recs]
     base_tokens = sum(o.tokens for o in base)
@@ -188,7 +194,7 @@ def live(args: argparse.Namespace) -> None:
     if args.out.exists():
         done = {(r["run"], r["id"]) for r in map(json.loads, args.out.read_text().splitlines()) if r}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    engine = LlamaEngine(resolve_model_path(args.model), n_ctx=256, n_seq_max=2)
+    engine = LlamaEngine(resolve_model_path(args.model), n_ctx=256, n_seq_max=2, threads=args.threads)
     for qi, row in enumerate(rows):
         for name in args.runs:
             if (name, row["id"]) in done:
@@ -261,6 +267,7 @@ def main() -> None:
     lv.add_argument("--max-tokens", type=int, default=400)
     lv.add_argument("--seed", type=int, default=1000)
     lv.add_argument("--runs", nargs="+", default=["auto", "sc16-deepconf"], choices=list(LIVE_RUNS))
+    lv.add_argument("--threads", type=int, default=None)
     lv.add_argument("--out", type=Path, required=True)
     sm = sub.add_parser("summary")
     sm.add_argument("live_results", type=Path)

@@ -43,6 +43,7 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--top-logprobs", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
 
@@ -51,7 +52,7 @@ def main() -> None:
         done = {json.loads(line)["id"] for line in args.out.read_text().splitlines() if line.strip()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     path = resolve_model_path(args.model)
-    engine = LlamaEngine(path, n_ctx=256, n_seq_max=2)
+    engine = LlamaEngine(path, n_ctx=256, n_seq_max=2, threads=args.threads)
     started = time.perf_counter()
     for qi, row in enumerate(load_questions(args.data, args.questions)):
         if row["id"] in done:

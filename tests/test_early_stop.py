@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_strategies import make_ctx, run
 
-from ttc_cli.events import CandidateStarted, EarlyStop, Routed, TraceCancelled
+from ttc_cli.events import CandidateFinished, CandidateStarted, EarlyStop, Routed, TraceCancelled
 from ttc_cli.strategies import STRATEGIES
 from ttc_cli.strategies.context import EarlyStopping
 from ttc_cli.verifiers.confidence import GroupConfidence, lowest_group_confidence, token_confidence
@@ -173,6 +173,21 @@ def test_best_of_n_stops_early_too():
     _, final = run("best-of-n", ctx)
     assert final.stopped_because == "early-stop" and len(final.candidates) == 4
     assert final.early_stop is not None
+
+
+def test_samples_cut_by_ctrl_c_never_trigger_an_early_stop():
+    scripts = [Script("The answer is 4."), Script("The answer is 4."), Script("x" * 500)]
+    ctx = make_ctx(scripts, samples=4)
+    ctx.early = early(rule="decided", width=3)
+    events = []
+    for event in STRATEGIES["self-consistency"].run(ctx):
+        events.append(event)
+        if sum(isinstance(e, CandidateFinished) for e in events) == 2 and not ctx.stop.is_set():
+            ctx.stop.set()
+    final = events[-1]
+    # 2 votes with 1 sample left would be "decided", but the third sample was interrupted, not finished
+    assert final.stopped_because == "interrupted" and final.early_stop is None
+    assert not any(isinstance(e, EarlyStop) for e in events)
 
 
 def test_a_budget_that_runs_out_before_every_sample_started_says_budget():

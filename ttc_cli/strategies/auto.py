@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from ttc_cli.events import CandidateStarted, EarlyStop, Event, Final, Routed
-from ttc_cli.strategies.context import EarlyStopping, RunContext
+from ttc_cli.strategies.context import RunContext
 from ttc_cli.strategies.sampling import Sampled, sample
 from ttc_cli.strategies.self_consistency import choose
 from ttc_cli.verifiers.early_stop import StopDecision, VoteStop
@@ -29,8 +29,9 @@ PROBE = 4
 def run(ctx: RunContext) -> Iterator[Event]:
     most = ctx.samples
     probe = min(PROBE, most)
-    early = ctx.early or EarlyStopping()
-    rule = VoteStop(early.rule if early.rule != "deepconf" else "beta", early.confidence)
+    # With --no-early-stop auto still routes, but then runs its route's samples to the end.
+    early = ctx.early
+    rule = VoteStop("decided" if early.rule == "decided" else "beta", early.confidence) if early else None
     out = Sampled(tally=VoteTally(), limit=probe)
     routed: list[Routed] = []
     sent: list[Routed] = []
@@ -45,7 +46,7 @@ def run(ctx: RunContext) -> Iterator[Event]:
             if route.difficulty == "easy":
                 return StopDecision("auto", route.reason)
             return None
-        return rule.check([v.weight for v in tally.snapshot()], finished, total)
+        return rule.check([v.weight for v in tally.snapshot()], finished, total) if rule else None
 
     for event in sample(ctx, most, out, show_votes=True, stopper=stopper):
         if routed and isinstance(event, EarlyStop | CandidateStarted | Final) and not sent:

@@ -41,6 +41,8 @@ from ttc_cli.verifiers.early_stop import RULE_DEEPCONF, StopDecision, TraceFilte
 from ttc_cli.verifiers.scoring import SCORERS, vote_weight
 from ttc_cli.verifiers.voting import VoteTally
 
+CUT_SHORT = (FINISH_BUDGET, FINISH_INTERRUPTED)
+
 # Decides after each finished candidate: (tally, finished, total) -> a decision to stop, or None.
 Stopper = Callable[[VoteTally, int, int], StopDecision | None]
 
@@ -142,7 +144,8 @@ def sample(
                     yield TraceCancelled(index[seq], seq.n_generated, low, traces.threshold)
                 yield from _finish(ctx, out, index[seq], seq, traces, show_votes, weighted)
                 engine.release(seq)
-                if not stopping and stopper is not None:
+                # A sample cut by the budget or Ctrl-C says nothing about the answer: no decision on it.
+                if not stopping and stopper is not None and seq.finish_reason not in CUT_SHORT:
                     decision = stopper(out.tally, len(out.candidates), out.target(n))
                     if decision is not None:
                         stopping = True
