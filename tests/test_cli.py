@@ -252,9 +252,7 @@ def test_a_corrupt_gguf_is_rejected_by_llama_cpp_in_one_line(tmp_path: Path, mak
         pytest.param("budgets: {low: {tokens: true}}\n", "budgets.low.tokens", id="tokens-bool"),
         pytest.param("- just\n- a list\n", "must hold a YAML mapping", id="top-level-list"),
         pytest.param("sampling: {temprature: 0.5}\n", "temprature", id="unknown-sampling-key"),
-        pytest.param(
-            "sampling: {foo: 1, 2: 3}\n", "sampling key(s) 2, foo", id="mixed-sampling-keys"
-        ),
+        pytest.param("sampling: {foo: 1, 2: 3}\n", "sampling key(s) 2, foo", id="mixed-sampling-keys"),
         pytest.param("default_budget: huge\n", "default_budget 'huge'", id="default-budget-unknown"),
         pytest.param("1: x\n", "unknown key", id="non-string-key"),
         pytest.param("budgets: {low: {5: 3}}\n", "unknown key", id="non-string-budget-key"),

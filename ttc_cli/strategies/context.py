@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from ttc_cli.budget import TokenBudget
 from ttc_cli.engine.base import Engine, SamplingParams
+from ttc_cli.strategies.search_params import SearchParams
 
 
 @dataclass
@@ -21,6 +22,9 @@ class RunContext:
     vote: str = "majority"  # or "weighted"
     scorer: str = "mean-logprob"
     stop: threading.Event = field(default_factory=threading.Event)
+    search: SearchParams = field(default_factory=SearchParams)  # tree searches' knobs
+    verifier_engine: Engine | None = None  # --verifier-model's engine; None: the policy judges itself
+    messages: tuple[dict[str, str], ...] = ()  # the chat the prompt was rendered from (refine continues it)
 
     @property
     def interrupted(self) -> bool:
