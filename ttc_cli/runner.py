@@ -110,8 +110,8 @@ def plan(question: str, opts: AskOptions) -> Plan:
         max_tokens=max_tokens,
     )
     search = resolve(profile.search, preset.name, opts.search, prompt.step_delimiter)
-    if not strategy.search:  # only an explicit --verifier changes how best-of-n scores
-        search = replace(search, verifier=opts.search.verifier or "")
+    if not strategy.search and opts.search.verifier is not None:  # best-of-n by the verifier
+        search = replace(search, verify_samples=True)
     return Plan(
         question, strategy, budget.limit, budget.preset, samples, sampling, prompt, profile, opts, search
     )
@@ -139,7 +139,7 @@ def prepare(p: Plan, engine: Engine, verifier_engine: Engine | None = None) -> R
     max_tokens = min(p.sampling.max_tokens, window - len(tokens))
     need = kv_cells_needed(len(tokens), p.samples, max_tokens, p.budget_limit)
     n_seq = p.samples + 1
-    if p.strategy.search or p.search.verifier == "judge":
+    if p.strategy.search or (p.search.verify_samples and p.search.verifier == "judge"):
         need, n_seq = _search_needs(p, engine, verifier_engine, len(tokens), max_tokens, need, n_seq)
     if need > cap:
         what = (

@@ -113,7 +113,8 @@ def run(ctx: RunContext) -> Iterator[Event]:
                 node.value = mean(node)
         finished = [n for n in tree.nodes if n.final and n.status != PRUNED]
         pool = finished or _best_leaves(tree)
-        done = select(tree.root, p.exploration) is None and not ctx.interrupted
+        # Exhausted with budget left is done; exhausted by a budget-starved round is not.
+        done = select(tree.root, p.exploration) is None and ctx.budget.remaining > 0
         yield conclude(ctx, tree, pool, stopped_because(ctx, done), "finished paths" if finished else "paths")
     finally:
         tree.close()

@@ -49,6 +49,7 @@ class SearchParams:
     refine_rounds: int = 2
     delimiter: str = "\n\n"
     verifier_model: str | None = None
+    verify_samples: bool = False  # best-of-n scores its samples with the verifier (an explicit --verifier)
 
     @property
     def max_open(self) -> int:

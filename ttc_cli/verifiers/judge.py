@@ -98,7 +98,9 @@ class JudgeVerifier(Verifier):
         return self._frames[whole]
 
     def _step_tokens(self, step: PathStep) -> list[int]:
-        return list(step.tokens) if self.v.same_model else self.engine.tokenize(step.text)
+        if self.v.same_model and (step.tokens or not step.text):
+            return list(step.tokens)
+        return self.engine.tokenize(step.text)
 
     def score(self, paths: Sequence[Path]) -> list[float | None]:
         if not paths:
