@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from ttc_cli.budget import TokenBudget
 from ttc_cli.events import Final, NodeCreated
 from ttc_cli.runner import AskOptions, execute, plan, prepare
 from ttc_cli.strategies.search_params import SearchOptions
+from ttc_cli.verifiers.judge import JudgeVerifier
+from ttc_cli.verifiers.process import VerifierContext
 
 QUESTION = "Tom has 3 apples and buys 4 more. How many apples does he have?"
 SMALL = SearchOptions(width=2, expansions=2, step_tokens=24, lookahead=1, rollouts=1, refine_rounds=1)
@@ -64,6 +67,12 @@ def test_children_fork_their_parents_cache_instead_of_reevaluating_the_path(engi
     assert len(judged) >= 4 and max(n["id"] for n in judged) > 4  # at least two rounds
     naive = sum(2 * u["prompt_tokens"] + path_tokens(by_id[n["parent"]]) for n in judged)
     assert evaluated < naive / 2
+    # The judge evaluated its prompt once, then per judged node only that node's step and the prompt's tail.
+    judge = JudgeVerifier(VerifierContext(QUESTION, engine, True, TokenBudget(1)))
+    frame = judge.frame(False)
+    head, tail = frame.head, len(frame.left) + len(frame.right)
+    judge.close()
+    assert u["judge_prompt_tokens"] <= head + sum(n["tokens"] + tail for n in judged)
 
 
 def test_a_separate_verifier_model_is_charged_to_the_same_budget(engine):

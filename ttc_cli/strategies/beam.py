@@ -51,8 +51,6 @@ def search(ctx: RunContext, lookahead: int) -> Iterator[Event]:
                 break
             hold = tree.judge_cost(len(active) * p.expansions)
             children = yield from tree.expand(active, p.expansions, ctx.budget.remaining - hold)
-            for parent in active:
-                tree.release(parent)
             extra = None
             if lookahead:
                 live = [c for c in children if not c.final and not c.dead]
@@ -60,6 +58,8 @@ def search(ctx: RunContext, lookahead: int) -> Iterator[Event]:
                 rolls = yield from tree.rollout(live, lookahead, limit)
                 extra = {node_id: steps for (node_id, _), steps in rolls.items()}
             yield from tree.score(children, extra)
+            for parent in active:  # only now: the judge continued from the parents' cached paths
+                tree.release(parent)
             alive = [c for c in children if c.tokens and not c.dead]
             for c in children:
                 if c not in alive:

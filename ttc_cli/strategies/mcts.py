@@ -86,8 +86,8 @@ def run(ctx: RunContext) -> Iterator[Event]:
             per_child = 1 + p.rollouts
             hold = tree.judge_cost(p.expansions * per_child)
             children = yield from tree.expand([leaf], p.expansions, ctx.budget.remaining - hold)
-            tree.release(leaf)
             if not children:
+                tree.release(leaf)
                 break
             live = [ch for ch in children if not ch.final and not ch.dead]
             rolls: dict[tuple[int, int], list[PathStep]] = {}
@@ -96,6 +96,7 @@ def run(ctx: RunContext) -> Iterator[Event]:
                 temperature = 0.0 if p.rollouts == 1 else ctx.sampling.temperature
                 rolls = yield from tree.rollout(live, ROLLOUT_STEPS, limit, temperature, seeds=p.rollouts)
             yield from tree.score(children)
+            tree.release(leaf)  # only now: the judge continued from the leaf's cached path
             values = _rollout_values(tree, ctx, children, rolls, answers)
             for child in children:
                 if child.dead or not child.tokens:
