@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from ttc_cli.engine.base import FINISH_BUDGET, FINISH_INTERRUPTED
 from ttc_cli.events import Candidate, Final
@@ -22,14 +23,17 @@ def conclude(ctx: RunContext, tree: Tree, pool: list[Node], stopped: str, what: 
     contenders = finished or [n for n in pool if n.tokens] or [n for n in tree.nodes if n.tokens]
     unfinished = FINISH_INTERRUPTED if stopped == "interrupted" else FINISH_BUDGET
     cands = [candidate(n, i, ctx.choices, unfinished) for i, n in enumerate(contenders)]
-    common = {
-        "stopped_because": stopped,
-        "candidates": tuple(cands),
-        "tree": tree.to_json(),
-        "usage": tree.usage(),
-    }
+    base = Final(
+        answer="",
+        response="",
+        selection="the budget ran out before the first step",
+        stopped_because=stopped,
+        candidates=tuple(cands),
+        tree=tree.to_json(),
+        usage=tree.usage(),
+    )
     if not cands:
-        return Final(answer="", response="", selection="the budget ran out before the first step", **common)
+        return base
     note = "" if finished else f" (no {what} finished; from partial solutions)"
     voters = [c for c in cands if c.answer_key is not None]
     if ctx.search.pick == "vote" and voters:
@@ -40,20 +44,19 @@ def conclude(ctx: RunContext, tree: Tree, pool: list[Node], stopped: str, what: 
         assert lead is not None
         best = max((c for c in voters if c.answer_key == lead.key), key=_rank)
         selection = f"vote among {len(cands)} {what}: {lead.count} of {len(voters)} votes{note}"
-        return Final(
+        return replace(
+            base,
             answer=lead.answer,
             response=best.text,
             selection=selection,
             votes=tally.snapshot(),
             chosen=best.index,
-            **common,
         )
     best = max(cands, key=_rank)
     score = f"{best.score:.3f}" if best.score is not None else "none"
     selection = f"best of {len(cands)} {what} by {ctx.search.verifier} score ({score}){note}"
-    return Final(
-        answer=shown_answer(best), response=best.text, selection=selection, chosen=best.index, **common
-    )
+    answer = shown_answer(best)
+    return replace(base, answer=answer, response=best.text, selection=selection, chosen=best.index)
 
 
 def stopped_because(ctx: RunContext, done: bool) -> str:
