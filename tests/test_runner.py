@@ -27,7 +27,11 @@ def test_no_strategy_ever_spends_more_than_its_budget(engine, strategy, budget):
     assert data["budget"]["limit"] == budget
     assert 0 < data["budget"]["spent"] <= budget
     assert data["usage"]["generated_tokens"] == data["budget"]["spent"]
-    assert sum(c["tokens"] for c in data["candidates"]) == data["budget"]["spent"]
+    if STRATEGIES[strategy].search:  # steps, rollouts and judgements
+        u = data["usage"]
+        assert u["tree_tokens"] + u["rollout_tokens"] + u.get("judge_tokens", 0) == data["budget"]["spent"]
+    else:
+        assert sum(c["tokens"] for c in data["candidates"]) == data["budget"]["spent"]
     assert data["stopped_because"] in {"budget", "completed", "early-stop"}
     if budget <= 2:
         assert data["stopped_because"] == "budget" and data["budget"]["spent"] == budget

@@ -97,6 +97,15 @@ def load_engine(
     return engine, time.perf_counter() - start
 
 
+def _load_verifier(path: str | None, gpu_layers: int | None, threads: int | None, verbose: bool) -> Any:
+    """--verifier-model's engine (its tokens are charged to the same budget), or None."""
+    if path is None:
+        return None
+    from ttc_cli.engine.model_file import resolve_model_path
+
+    return load_engine(str(resolve_model_path(path)), gpu_layers, threads, verbose)[0]
+
+
 # Options shared by `ask` and `compare`.
 QuestionArg = Annotated[str | None, typer.Argument(help="The question; '-' or omitted reads stdin.")]
 BudgetOpt = Annotated[
@@ -143,6 +152,24 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON with the full 
 NoLiveOpt = Annotated[bool, typer.Option("--no-live", help="No live view; only the closing summary.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show llama.cpp's log on stderr.")]
+# Tree search (beam, lookahead, mcts, refine); unset options take the profile's value for the budget preset.
+VerifierOpt = Annotated[
+    str | None, typer.Option("--verifier", help="Step scorer: judge, logprob or cmd:COMMAND (best-of-n too).")
+]
+VerifierModelOpt = Annotated[
+    str | None, typer.Option("--verifier-model", help="GGUF model for the judge (default: the same model).")
+]
+AggregateOpt = Annotated[str | None, typer.Option("--aggregate", help="Path score: last, min, prod or mean.")]
+PickOpt = Annotated[str | None, typer.Option("--pick", help="Search answer: score (best path) or vote.")]
+ExplorationOpt = Annotated[float | None, typer.Option("--exploration", help="MCTS UCT exploration constant.")]
+WidthOpt = Annotated[int | None, typer.Option("--width", help="Beams kept per step (W).")]
+ExpansionsOpt = Annotated[int | None, typer.Option("--expansions", help="Next steps sampled per beam (M).")]
+StepTokensOpt = Annotated[
+    int | None, typer.Option("--step-tokens", help="Cap on one reasoning step's tokens.")
+]
+LookaheadOpt = Annotated[int | None, typer.Option("--lookahead", help="lookahead: greedy steps rolled out.")]
+RolloutsOpt = Annotated[int | None, typer.Option("--rollouts", help="MCTS rollouts per new node (0: none).")]
+RefineRoundsOpt = Annotated[int | None, typer.Option("--refine-rounds", help="refine: most revise rounds.")]
 
 
 def _stderr_console(quiet: bool) -> Any:
@@ -200,9 +227,35 @@ def ask(
     no_live: NoLiveOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
+    verifier: VerifierOpt = None,
+    verifier_model: VerifierModelOpt = None,
+    aggregate: AggregateOpt = None,
+    pick: PickOpt = None,
+    exploration: ExplorationOpt = None,
+    width: WidthOpt = None,
+    expansions: ExpansionsOpt = None,
+    step_tokens: StepTokensOpt = None,
+    lookahead: LookaheadOpt = None,
+    rollouts: RolloutsOpt = None,
+    refine_rounds: RefineRoundsOpt = None,
 ) -> None:
     """Answer one question with the chosen strategy and budget."""
     from ttc_cli.runner import AskOptions, execute, plan, prepare
+    from ttc_cli.strategies.search_params import SearchOptions
+
+    search = SearchOptions(
+        verifier,
+        verifier_model,
+        aggregate,
+        pick,
+        exploration,
+        width,
+        expansions,
+        step_tokens,
+        lookahead,
+        rollouts,
+        refine_rounds,
+    )
 
     opts = AskOptions(
         strategy=strategy,
@@ -221,10 +274,12 @@ def ask(
         confidence=confidence,
         think_budget=think_budget,
         min_think=min_think,
+        search=search,
     )
     the_plan = plan(_read_question(question), opts)
+    judge_engine = _load_verifier(verifier_model, gpu_layers, threads, verbose)
     engine, load_s = load_engine(model, gpu_layers, threads, verbose)
-    run_ctx = prepare(the_plan, engine)
+    run_ctx = prepare(the_plan, engine, judge_engine)
 
     console = _stderr_console(quiet)
     with _first_ctrl_c_stops(run_ctx.stop):
@@ -284,6 +339,17 @@ def compare(
     no_live: NoLiveOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
+    verifier: VerifierOpt = None,
+    verifier_model: VerifierModelOpt = None,
+    aggregate: AggregateOpt = None,
+    pick: PickOpt = None,
+    exploration: ExplorationOpt = None,
+    width: WidthOpt = None,
+    expansions: ExpansionsOpt = None,
+    step_tokens: StepTokensOpt = None,
+    lookahead: LookaheadOpt = None,
+    rollouts: RolloutsOpt = None,
+    refine_rounds: RefineRoundsOpt = None,
 ) -> None:
     """Run several strategies (and/or models) on the same question and budget, side by side."""
     import secrets
@@ -291,6 +357,21 @@ def compare(
     from ttc_cli.engine.model_file import resolve_model_path
     from ttc_cli.runner import AskOptions, execute, plan, prepare
     from ttc_cli.strategies import STRATEGIES
+    from ttc_cli.strategies.search_params import SearchOptions
+
+    search = SearchOptions(
+        verifier,
+        verifier_model,
+        aggregate,
+        pick,
+        exploration,
+        width,
+        expansions,
+        step_tokens,
+        lookahead,
+        rollouts,
+        refine_rounds,
+    )
 
     text = _read_question(question)
     seed = seed if seed is not None else secrets.randbelow(2**31)  # one seed, so runs differ only by strategy
@@ -310,16 +391,18 @@ def compare(
         confidence=confidence,
         think_budget=think_budget,
         min_think=min_think,
+        search=search,
     )
     plans = [plan(text, replace(base, strategy=s)) for s in dict.fromkeys(strategies or STRATEGIES)]
     wanted: list[str | None] = list(models) if models else [None]
     paths = [resolve_model_path(m) for m in wanted]  # every path is checked before any model loads
+    judge_engine = _load_verifier(verifier_model, gpu_layers, threads, verbose)
 
     console = _stderr_console(quiet)
     results = []
     for path in paths:
         engine, load_s = load_engine(str(path), gpu_layers, threads, verbose)
-        contexts = [prepare(p, engine) for p in plans]
+        contexts = [prepare(p, engine, judge_engine) for p in plans]
         view = None
         if console is not None and not no_live:
             from ttc_cli.ui.live import CompareView

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -126,6 +126,7 @@ class Profile:
     max_context: int
     early_stop: dict[str, Any]
     thinking: dict[str, str]
+    search: dict[str, Any] = field(default_factory=dict)  # tree-search defaults (see _check_search)
 
     def budget(self, spec: str | None) -> tuple[TokenBudget, Preset]:
         """Parse --budget (a preset name or a positive token count) into a budget and its defaults."""
@@ -157,7 +158,8 @@ _SAMPLING_KEYS = {"temperature", "top_k", "top_p", "min_p", "top_logprobs"}
 
 def load_profile(name: str = "default") -> Profile:
     data, where = _load("profiles", name)
-    unknown = set(data) - {"default_budget", "budgets", "sampling", "engine", "early_stop", "thinking"}
+    known = {"default_budget", "budgets", "sampling", "engine", "early_stop", "thinking", "search"}
+    unknown = set(data) - known
     _require(not unknown, where, f"unknown key(s) {_keys(unknown)}")
     budgets = data.get("budgets")
     if not isinstance(budgets, dict) or not budgets:
@@ -202,6 +204,7 @@ def load_profile(name: str = "default") -> Profile:
         max_context,
         _early_stop(data.get("early_stop"), where),
         _thinking(data.get("thinking"), where),
+        _search(data.get("search"), where),
     )
 
 
@@ -247,6 +250,35 @@ def _thinking(section: object, where: list[Path]) -> dict[str, str]:
     return dict(section)
 
 
+def _search(section: object, where: list[Path]) -> dict[str, Any]:
+    search = section or {}
+    _check_search(search, where)
+    assert isinstance(search, dict)
+    return search
+
+
+SEARCH_INTS = ("width", "expansions", "step_tokens", "lookahead", "rollouts", "refine_rounds")
+SEARCH_WORDS = ("verifier", "aggregate", "pick")
+
+
+def _check_search(search: Any, where: list[Path]) -> None:
+    """`search:` holds tree-search defaults: words and `exploration` at the top, numbers per preset."""
+    _require(isinstance(search, dict), where, "'search' must be a mapping")
+    for key, value in search.items():
+        if key in SEARCH_WORDS:
+            _require(isinstance(value, str), where, f"search.{key} must be a string")
+        elif key == "exploration":
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+            _require(ok, where, "search.exploration must be a number ≥ 0")
+        else:
+            _require(isinstance(value, dict), where, f"search.{key} must be a mapping of numbers per preset")
+            extra = set(value) - set(SEARCH_INTS)
+            _require(not extra, where, f"search.{key} has unknown key(s) {_keys(extra)}")
+            for k, v in value.items():
+                ok = isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                _require(ok, where, f"search.{key}.{k} must be an integer ≥ 0")
+
+
 # ---- prompts ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PromptTemplate:
@@ -254,6 +286,7 @@ class PromptTemplate:
     system: str
     template: str
     prefill: str = ""  # the start of the model's reply, e.g. "<think>\n" to open a thinking block
+    step_delimiter: str = "\n\n"  # where a reasoning step ends, for the tree searches
 
     def messages(self, question: str) -> list[dict[str, str]]:
         user = self.template.replace("{question}", question)
@@ -261,9 +294,14 @@ class PromptTemplate:
         return msgs + [{"role": "user", "content": user}]
 
 
+AUX_PROMPTS = ("judge", "refine")  # prompts of verifiers and strategies, not tasks
+
+
 def load_prompt(name: str) -> PromptTemplate:
+    if name in AUX_PROMPTS:
+        raise UsageError(f"'{name}' is not a task prompt", "use --task math, general, auto or your own")
     data, where = _load("prompts", name)
-    unknown = set(data) - {"system", "template", "prefill"}
+    unknown = set(data) - {"system", "template", "prefill", "step_delimiter"}
     _require(not unknown, where, f"unknown key(s) {_keys(unknown)}")
     template = data.get("template")
     if not isinstance(template, str) or "{question}" not in template:
@@ -272,7 +310,20 @@ def load_prompt(name: str) -> PromptTemplate:
     _require(isinstance(system, str), where, "'system' must be a string")
     prefill = data.get("prefill", "")
     _require(isinstance(prefill, str), where, "'prefill' must be a string")
-    return PromptTemplate(name, system.strip(), template, prefill)
+    delimiter = data.get("step_delimiter", "\n\n")
+    _require(isinstance(delimiter, str) and delimiter != "", where, "'step_delimiter' must be a string")
+    return PromptTemplate(name, system.strip(), template, prefill=prefill, step_delimiter=delimiter)
+
+
+def load_aux_prompt(name: str, keys: tuple[str, ...]) -> dict[str, str]:
+    """A verifier's or strategy's own prompts (judge, refine): each of `keys` a non-empty string."""
+    data, where = _load("prompts", name)
+    unknown = set(data) - set(keys)
+    _require(not unknown, where, f"unknown key(s) {_keys(unknown)}")
+    for key in keys:
+        value = data.get(key)
+        _require(isinstance(value, str) and bool(value.strip()), where, f"'{key}' must be a non-empty string")
+    return {key: str(data[key]) for key in keys}
 
 
 def guess_task(question: str) -> str:

@@ -165,6 +165,73 @@ class Final(Event):
     chosen: int | None = None
     early_stop: EarlyStop | None = None
     route: Routed | None = None
+    tree: tuple[TreeNode, ...] = field(default=())  # search strategies: every node, for --json
+    usage: tuple[tuple[str, int], ...] = field(default=())  # extra usage counters (tree_tokens, ...)
+
+
+# ---- search trees: node events, so a renderer can draw the tree live -------------------------------
+@dataclass(frozen=True)
+class TreeNode:
+    """One node of a search tree as `--json` shows it; `step` is the text this node added."""
+
+    id: int
+    parent: int | None
+    step: str
+    score: float | None  # the verifier's score of this step
+    value: float | None  # the path's score: step scores aggregated, or MCTS's mean value
+    status: str  # open, expanded, pruned, finished
+    tokens: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "parent": self.parent,
+            "step": self.step,
+            "score": _round(self.score),
+            "value": _round(self.value),
+            "status": self.status,
+            "tokens": self.tokens,
+        }
+
+
+@dataclass(frozen=True)
+class NodeCreated(Event):
+    id: int
+    parent: int | None
+    depth: int
+
+
+@dataclass(frozen=True)
+class NodeStep(Event):
+    """A node's step is written: its text, its tokens, and whether the solution ends there."""
+
+    id: int
+    text: str
+    tokens: int
+    final: bool
+
+
+@dataclass(frozen=True)
+class NodeScored(Event):
+    id: int
+    score: float | None
+    value: float | None
+
+
+@dataclass(frozen=True)
+class NodeExpanded(Event):
+    id: int
+
+
+@dataclass(frozen=True)
+class NodePruned(Event):
+    id: int
+
+
+@dataclass(frozen=True)
+class NodeFinished(Event):
+    id: int
+    answer: str | None
 
 
 def _round(x: float | None) -> float | None:

@@ -12,7 +12,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ttc_cli.budget import TokenBudget
@@ -23,6 +23,7 @@ from ttc_cli.errors import UsageError
 from ttc_cli.events import Event, Final, RunStarted
 from ttc_cli.strategies import Strategy, get_strategy
 from ttc_cli.strategies.context import EarlyStopping, RunContext
+from ttc_cli.strategies.search_params import SearchOptions, SearchParams, kv_needs, resolve
 from ttc_cli.verifiers.answers import question_choices
 from ttc_cli.verifiers.early_stop import RULE_BETA, RULES
 from ttc_cli.verifiers.scoring import SCORERS
@@ -49,6 +50,7 @@ class AskOptions:
     confidence: float | None = None
     think_budget: int | None = None
     min_think: int | None = None
+    search: SearchOptions = field(default_factory=SearchOptions)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class Plan:
     options: AskOptions
     early: EarlyStopping | None
     thinking: Thinking | None
+    search: SearchParams = field(default_factory=SearchParams)
 
     def new_budget(self) -> TokenBudget:
         return TokenBudget(self.budget_limit, preset=self.budget_preset)
@@ -117,6 +120,9 @@ def plan(question: str, opts: AskOptions) -> Plan:
     )
     early = early_stopping(profile, opts)
     thinking = budget_forcing(profile, opts)
+    search = resolve(profile.search, preset.name, opts.search, prompt.step_delimiter)
+    if not strategy.search and opts.search.verifier is not None:  # best-of-n by the verifier
+        search = replace(search, verify_samples=True)
     return Plan(
         question,
         strategy,
@@ -129,6 +135,7 @@ def plan(question: str, opts: AskOptions) -> Plan:
         opts,
         early,
         thinking,
+        search,
     )
 
 
@@ -183,9 +190,10 @@ def kv_cells_needed(prompt_tokens: int, samples: int, max_tokens: int, budget: i
     return prompt_tokens + samples + min(budget, samples * max_tokens) + 1
 
 
-def prepare(p: Plan, engine: Engine) -> RunContext:
+def prepare(p: Plan, engine: Engine, verifier_engine: Engine | None = None) -> RunContext:
     """Render and tokenize the prompt, check it fits, size the engine's context for this run."""
-    tokens = engine.chat_tokens(p.prompt.messages(p.question))
+    messages = p.prompt.messages(p.question)
+    tokens = engine.chat_tokens(messages)
     if p.prompt.prefill:
         tokens += engine.tokenize(p.prompt.prefill)
     cap = p.options.ctx or p.profile.max_context
@@ -199,6 +207,9 @@ def prepare(p: Plan, engine: Engine) -> RunContext:
         )
     max_tokens = min(p.sampling.max_tokens, window - len(tokens))
     need = kv_cells_needed(len(tokens), p.samples, max_tokens, p.budget_limit)
+    n_seq = p.samples + 1
+    if p.strategy.search or (p.search.verify_samples and p.search.verifier == "judge"):
+        need, n_seq = _search_needs(p, engine, verifier_engine, len(tokens), max_tokens, need, n_seq)
     if need > cap:
         what = (
             f"{p.samples} samples of up to {max_tokens} tokens"
@@ -209,7 +220,9 @@ def prepare(p: Plan, engine: Engine) -> RunContext:
             f"{what} need a KV cache of {need} tokens, more than the {cap} available",
             "lower -n, --max-tokens or --budget" + (", or raise --ctx" if p.options.ctx else ""),
         )
-    engine.reserve(min(-(-need // 256) * 256, cap), p.samples + 1)  # whole pages, never past --ctx
+    engine.reserve(min(-(-need // 256) * 256, cap), n_seq)  # whole pages, never past --ctx
+    if verifier_engine is not None:
+        verifier_engine.reserve(min(-(-need // 256) * 256, cap), n_seq)
     return RunContext(
         question=p.question,
         engine=engine,
@@ -222,7 +235,30 @@ def prepare(p: Plan, engine: Engine) -> RunContext:
         scorer=p.options.scorer,
         early=p.early,
         thinking=p.thinking,
+        search=p.search,
+        verifier_engine=verifier_engine,
+        messages=tuple(messages),
     )
+
+
+def _search_needs(
+    p: Plan,
+    engine: Engine,
+    verifier_engine: Engine | None,
+    prompt: int,
+    max_tokens: int,
+    need: int,
+    n_seq: int,
+) -> tuple[int, int]:
+    """KV cells and sequences for a tree search, or for best-of-n judged by the model."""
+    judge = 0
+    if p.search.verifier == "judge":
+        from ttc_cli.verifiers.judge import judge_prompt_length
+
+        judge = judge_prompt_length(verifier_engine or engine, p.question)
+    if not p.strategy.search:  # best-of-n: its samples, then one judge prompt per candidate
+        return need + judge * (p.samples + 1) + min(p.budget_limit, p.samples * max_tokens), 2 * p.samples + 2
+    return kv_needs(p.strategy.name, p.search, prompt, judge, max_tokens, p.budget_limit)
 
 
 @dataclass
@@ -245,6 +281,14 @@ class RunResult:
         return self.final.stopped_because == "interrupted"
 
     def to_json(self) -> dict[str, Any]:
+        f = self.final
+        out = self._json()
+        out["usage"].update(dict(f.usage))  # a search's tree and judge counters
+        if f.tree:
+            out["tree"] = [n.to_json() for n in f.tree]
+        return out
+
+    def _json(self) -> dict[str, Any]:
         f = self.final
         return {
             "answer": f.answer,

@@ -12,7 +12,7 @@ from types import ModuleType
 
 from ttc_cli.errors import UsageError
 from ttc_cli.events import Event
-from ttc_cli.strategies import auto, best_of_n, greedy, self_consistency
+from ttc_cli.strategies import auto, beam, best_of_n, greedy, lookahead, mcts, refine, self_consistency
 from ttc_cli.strategies.context import RunContext
 
 
@@ -22,10 +22,11 @@ class Strategy:
     description: str
     run: Callable[[RunContext], Iterator[Event]]
     samples: bool  # whether -n/--samples means anything to it
+    search: bool = False  # a tree search: spends on steps and judgements, reports its tree
 
 
-def _entry(name: str, module: ModuleType, samples: bool) -> Strategy:
-    return Strategy(name, module.DESCRIPTION, module.run, samples)
+def _entry(name: str, module: ModuleType, samples: bool, search: bool = False) -> Strategy:
+    return Strategy(name, module.DESCRIPTION, module.run, samples, search)
 
 
 STRATEGIES: dict[str, Strategy] = {
@@ -35,6 +36,10 @@ STRATEGIES: dict[str, Strategy] = {
         _entry("best-of-n", best_of_n, samples=True),
         _entry("self-consistency", self_consistency, samples=True),
         _entry("auto", auto, samples=True),
+        _entry("beam", beam, samples=False, search=True),
+        _entry("lookahead", lookahead, samples=False, search=True),
+        _entry("mcts", mcts, samples=False, search=True),
+        _entry("refine", refine, samples=False, search=True),
     )
 }
 

@@ -1,34 +1,56 @@
 """best-of-n: sample N candidates and keep the one the scorer likes best.
 
 The default scorer is the mean token log-probability (length-normalised likelihood); `--scorer confidence`
-uses DeepConf's token confidence. Only candidates that finished on their own compete, unless none did.
-With early stopping, sampling ends once the candidates' answers agree (the same rules as
+uses DeepConf's token confidence; `--verifier judge` (or any verifier) scores whole solutions instead,
+after holding back the tokens the judgements need. Only candidates that finished on their own compete,
+unless none did. With early stopping, sampling ends once the candidates' answers agree (the same rules as
 self-consistency), and the best-scored of the candidates drawn so far is kept.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 from ttc_cli.events import Event, Final
 from ttc_cli.strategies.context import RunContext
 from ttc_cli.strategies.sampling import Sampled, complete, sample, shown_answer, stopped_because
+from ttc_cli.strategies.tree import BudgetSlice, open_verifier
+from ttc_cli.verifiers.process import Path, PathStep
 
 DESCRIPTION = "N samples, keep the one with the best score (mean log-prob by default)"
 
 
 def run(ctx: RunContext) -> Iterator[Event]:
+    verifier = open_verifier(ctx) if ctx.search.verify_samples else None
+    # A verifier that spends tokens gets them held back, so every candidate can be judged.
+    hold = min(ctx.samples * verifier.tokens_per_path, ctx.budget.remaining // 2) if verifier else 0
+    sampling_ctx = (
+        replace(ctx, budget=BudgetSlice(ctx.budget.remaining - hold, parent=ctx.budget)) if hold else ctx
+    )
     out = Sampled()
-    yield from sample(ctx, ctx.samples, out)
-    cands = out.candidates
+    usage: tuple[tuple[str, int], ...] = ()
+    try:
+        yield from sample(sampling_ctx, ctx.samples, out)
+        cands = out.candidates
+        if verifier is not None:
+            paths = [Path((PathStep(c.text, (), None, c.mean_logprob),), whole=True) for c in cands]
+            cands = [replace(c, score=s) for c, s in zip(cands, verifier.score(paths), strict=True)]
+            usage = tuple(verifier.usage.items())
+    finally:
+        if verifier is not None:
+            verifier.close()
     pool = complete(cands)
     best = max(pool, key=lambda c: (c.score if c.score is not None else float("-inf"), -c.index))
+    by = ctx.search.verifier if verifier is not None else ctx.scorer
+    score = f"{best.score:.3f}" if best.score is not None else "none"
     yield Final(
         answer=shown_answer(best),
         response=best.text,
-        selection=f"best of {len(pool)} by {ctx.scorer} (score {best.score:.3f})",
+        selection=f"best of {len(pool)} by {by} (score {score})",
         stopped_because=stopped_because(out, ctx),
         candidates=tuple(cands),
         chosen=best.index,
         early_stop=out.early_stop,
+        usage=usage,
     )

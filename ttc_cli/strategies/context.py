@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from ttc_cli.budget import TokenBudget
 from ttc_cli.engine.base import Engine, SamplingParams
 from ttc_cli.engine.forcing import Thinking
+from ttc_cli.strategies.search_params import SearchParams
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class RunContext:
     stop: threading.Event = field(default_factory=threading.Event)
     early: EarlyStopping | None = None  # None: every sample runs (--no-early-stop)
     thinking: Thinking | None = None  # budget forcing (--think-budget, --min-think)
+    search: SearchParams = field(default_factory=SearchParams)  # tree searches' knobs
+    verifier_engine: Engine | None = None  # --verifier-model's engine; None: the policy judges itself
+    messages: tuple[dict[str, str], ...] = ()  # the chat the prompt was rendered from (refine continues it)
 
     @property
     def interrupted(self) -> bool:

@@ -21,6 +21,12 @@ from ttc_cli.events import (
     EarlyStop,
     Event,
     Final,
+    NodeCreated,
+    NodeExpanded,
+    NodeFinished,
+    NodePruned,
+    NodeScored,
+    NodeStep,
     Routed,
     RunStarted,
     TokensGenerated,
@@ -44,6 +50,19 @@ class CandidateView:
 
 
 @dataclass
+class NodeView:
+    """A search-tree node as the live view shows it."""
+
+    id: int
+    parent: int | None
+    depth: int
+    status: str = GENERATING
+    text: str = ""
+    tokens: int = 0
+    value: float | None = None
+
+
+@dataclass
 class RunState:
     strategy: str
     model: str
@@ -63,6 +82,7 @@ class RunState:
     n_finished: int = 0
     cancelled_traces: int = 0
     cancel_note: str | None = None  # one updating line, not one per trace, so the view stays bounded
+    tree: dict[int, NodeView] = field(default_factory=dict)  # search strategies' nodes, by id
 
     def update(self, event: Event) -> None:
         handler = HANDLERS.get(type(event))
@@ -176,3 +196,42 @@ def _final(state: RunState, e: Final) -> None:
             state.n_finished += 1
             view.status, view.finished_order = "cancelled", state.n_finished
     state.finished_at = time.perf_counter()
+
+
+# ---- search trees ---------------------------------------------------------------------------------
+def _node(state: RunState, node_id: int) -> NodeView:
+    view = state.tree.get(node_id)
+    if view is None:
+        view = state.tree[node_id] = NodeView(node_id, None, 0)
+    return view
+
+
+@on(NodeCreated)
+def _node_created(state: RunState, e: NodeCreated) -> None:
+    state.tree[e.id] = NodeView(e.id, e.parent, e.depth)
+
+
+@on(NodeStep)
+def _node_step(state: RunState, e: NodeStep) -> None:
+    view = _node(state, e.id)
+    view.text, view.tokens, view.status = e.text, e.tokens, "open"
+
+
+@on(NodeScored)
+def _node_scored(state: RunState, e: NodeScored) -> None:
+    _node(state, e.id).value = e.value
+
+
+@on(NodeExpanded)
+def _node_expanded(state: RunState, e: NodeExpanded) -> None:
+    _node(state, e.id).status = "expanded"
+
+
+@on(NodePruned)
+def _node_pruned(state: RunState, e: NodePruned) -> None:
+    _node(state, e.id).status = "pruned"
+
+
+@on(NodeFinished)
+def _node_finished(state: RunState, e: NodeFinished) -> None:
+    _node(state, e.id).status = "finished"

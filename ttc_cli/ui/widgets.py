@@ -23,7 +23,15 @@ from rich.text import Text, TextType
 from ttc_cli.ui.state import GENERATING, CandidateView, RunState
 from ttc_cli.verifiers.answers import answer_key
 
-STATUS_STYLE = {GENERATING: "cyan", "finished": "green", "cancelled": "dim", "interrupted": "red"}
+STATUS_STYLE = {
+    GENERATING: "cyan",
+    "finished": "green",
+    "cancelled": "dim",
+    "interrupted": "red",
+    "open": "cyan",
+    "expanded": "blue",
+    "pruned": "dim",
+}
 LEADER = "★"  # the leading answer in a tally
 CHOSEN = "→"  # the candidate whose response is the result
 PANEL_WIDTH = 32  # narrowest compare panel worth drawing; more runs than fit side by side wrap to a new row
@@ -160,6 +168,36 @@ def vote_tally(state: RunState, width: int = 30, max_rows: int = 6) -> Renderabl
     return _Fit(build)
 
 
+def tree_view(state: RunState, max_rows: int = 8) -> RenderableType:
+    """A search tree in bounded height: counts by status, then the live frontier and finished paths,
+    best first, each indented by depth (capped, so a deep path stays readable)."""
+    nodes = list(state.tree.values())
+    counts = Counter(n.status for n in nodes)
+    figures = [_count(len(nodes), "node")] + [
+        f"{counts[s]} {s}" for s in ("generating", "open", "finished", "pruned") if counts[s]
+    ]
+    live = [n for n in nodes if n.status in (GENERATING, "open", "finished")]
+    ranked = sorted(live, key=lambda n: (n.status != "finished", -(n.value or 0.0), -n.id))[:max_rows]
+    rows = [
+        (n.depth, f"#{n.id}", n.status, "" if n.value is None else f"{n.value:.2f}", n.text) for n in ranked
+    ]
+
+    def build(avail: int) -> RenderableType:
+        lines = [_line(("tree", "bold"), " · " + " · ".join(figures))]
+        for depth, ident, status, value, text in rows:
+            indent = "  " * min(depth, 6)
+            head = f"{indent}{ident:>4} "
+            rest = f" {value:>4} "
+            width = avail - len(head) - 9 - len(rest)
+            cell = (f"{status:<9}", STATUS_STYLE.get(status, "yellow"))
+            lines.append(_line(head, cell, rest, _clip(text, width)))
+        if len(live) > len(rows):
+            lines.append(_line((f"     … {len(live) - len(rows)} more", "dim")))
+        return Group(*lines)
+
+    return _Fit(build)
+
+
 def banners(state: RunState) -> RenderableType | None:
     lines = ([state.cancel_note] if state.cancel_note else []) + state.banners[-3:]
     return Group(*(_line((f"▶ {b}", "bold yellow")) for b in lines)) if lines else None
@@ -171,7 +209,10 @@ def run_view(state: RunState, compact: bool = False) -> RenderableType:
         return _line(("waiting", "dim"))
     parts: list[RenderableType] = [] if compact else [header(state)]
     parts.append(budget_bar(state, width=20 if compact else 40))
-    parts.append(candidates_table(state, max_rows=4 if compact else 8))
+    if state.tree:  # a search: its tree says more than its few finished candidates
+        parts.append(tree_view(state, max_rows=4 if compact else 8))
+    else:
+        parts.append(candidates_table(state, max_rows=4 if compact else 8))
     if state.votes:
         parts.append(vote_tally(state, width=12 if compact else 30, max_rows=3 if compact else 6))
     if (extra := banners(state)) is not None:

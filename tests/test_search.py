@@ -1,0 +1,258 @@
+"""Tree searches under scripted engines and verifiers: which branches survive, what is released, budgets."""
+
+from __future__ import annotations
+
+import pytest
+from step_engine import StepEngine, WordVerifier
+
+from ttc_cli.budget import TokenBudget
+from ttc_cli.engine.base import SamplingParams
+from ttc_cli.events import Final, NodeCreated, NodePruned, NodeScored, NodeStep
+from ttc_cli.strategies import STRATEGIES
+from ttc_cli.strategies.context import RunContext
+from ttc_cli.strategies.search_params import SearchParams, kv_needs
+from ttc_cli.verifiers import process
+from ttc_cli.verifiers.process import Path, PathStep, aggregate
+
+PROMPT = "Q?"
+
+
+def make_ctx(steps, budget=10_000, n_seq_max=64, max_tokens=400, **search) -> RunContext:
+    engine = StepEngine(steps, PROMPT, n_seq_max=n_seq_max)
+    return RunContext(
+        question=PROMPT,
+        engine=engine,
+        budget=TokenBudget(budget),
+        prompt_tokens=engine.tokenize(PROMPT),
+        samples=1,
+        sampling=SamplingParams(seed=0, max_tokens=max_tokens),
+        search=SearchParams(**{"verifier": "words", **search}),
+    )
+
+
+@pytest.fixture
+def words(monkeypatch):
+    """Install a WordVerifier as `--verifier words`, the way a user adds one."""
+
+    def install(scores: dict[str, float], default: float = 0.5) -> WordVerifier:
+        verifier = WordVerifier(scores, default)
+        monkeypatch.setitem(process.VERIFIERS, "words", lambda vctx: verifier)
+        return verifier
+
+    return install
+
+
+def run(strategy: str, ctx: RunContext) -> tuple[list, Final]:
+    events = list(STRATEGIES[strategy].run(ctx))
+    assert isinstance(events[-1], Final) and sum(isinstance(e, Final) for e in events) == 1
+    return events, events[-1]
+
+
+def by_text(final: Final) -> dict[str, object]:
+    """Nodes by step text; of nodes with the same text, the one that got furthest (finished, expanded)."""
+    order = {"pruned": 0, "open": 1, "expanded": 2, "finished": 3}
+    out: dict[str, object] = {}
+    for n in sorted(final.tree, key=lambda n: order.get(n.status, 0)):
+        out[n.step] = n
+    return out
+
+
+TWO_WAYS = {
+    "": ["One bad step.\n\n", "Two good step.\n\n"],
+    "One bad step.\n\n": ["The answer is 1."],
+    "Two good step.\n\n": ["The answer is 2."],
+}
+
+
+def test_beam_keeps_the_branch_the_verifier_prefers(words):
+    verifier = words({"good": 0.9, "bad": 0.1, "answer": 0.8})
+    events, final = run("beam", make_ctx(TWO_WAYS, width=1, expansions=2))
+    assert final.answer == "2" and final.stopped_because == "completed"
+    nodes = by_text(final)
+    assert nodes["One bad step."].status == "pruned"
+    assert nodes["Two good step."].status == "expanded"
+    assert nodes["The answer is 2."].status == "finished"
+    assert "The answer is 1." not in nodes  # the pruned branch was never extended
+    assert nodes["The answer is 2."].value == pytest.approx(0.8)  # min over 0.9, 0.8
+    assert verifier.calls[0] == ["One bad step.\n\n", "Two good step.\n\n"]
+    pruned = next(n.id for n in final.tree if n.step == "One bad step.")
+    assert pruned in verifier.forgotten
+    assert any(isinstance(e, NodePruned) and e.id == pruned for e in events)
+
+
+def test_every_node_event_names_its_parent_and_the_json_tree_matches(words):
+    words({"good": 0.9, "bad": 0.1})
+    events, final = run("beam", make_ctx(TWO_WAYS, width=2, expansions=2))
+    created = {e.id: e.parent for e in events if isinstance(e, NodeCreated)}
+    assert created == {n.id: n.parent for n in final.tree}
+    assert created[0] is None and all(p in created for p in created.values() if p is not None)
+    stepped = {e.id: e.tokens for e in events if isinstance(e, NodeStep)}
+    assert all(n.tokens == stepped.get(n.id, 0) for n in final.tree)
+    scored = {e.id for e in events if isinstance(e, NodeScored)}
+    assert scored == {n.id for n in final.tree if n.score is not None}
+    usage = dict(final.usage)
+    assert usage["tree_tokens"] == sum(n.tokens for n in final.tree)
+
+
+def test_width_two_keeps_both_and_picks_the_better_finished_beam(words):
+    words({"good": 0.9, "bad": 0.6, "answer is 1": 0.95, "answer is 2": 0.7})
+    _, final = run("beam", make_ctx(TWO_WAYS, width=2, expansions=2))
+    # min aggregation: the "1" path is min(0.6, 0.95) = 0.6, the "2" path min(0.9, 0.7) = 0.7
+    assert final.answer == "2"
+    assert [c.answer for c in final.candidates] == ["2", "2"]  # both "1" paths were pruned
+    _, last = run("beam", make_ctx(TWO_WAYS, width=2, expansions=2, aggregate="last"))
+    assert last.answer == "1"
+
+
+def test_pick_vote_returns_the_answer_most_finished_beams_reach(words):
+    steps = {
+        "": ["A.\n\n", "B.\n\n", "C.\n\n"],
+        "A.\n\n": ["The answer is 5 x.", "The answer is 7 q.", "The answer is 7 q."],
+        "B.\n\n": ["The answer is 5 y.", "The answer is 8 q.", "The answer is 8 q."],
+        "C.\n\n": ["The answer is 0 top.", "The answer is 9 q.", "The answer is 9 q."],
+    }
+    words({"top": 0.99, "5 x": 0.8, "5 y": 0.7, " q.": 0.1})  # kept: 0 (0.99), 5 (0.8), 5 (0.7)
+    _, by_score = run("beam", make_ctx(steps, width=3, expansions=3, aggregate="last"))
+    _, by_vote = run("beam", make_ctx(steps, width=3, expansions=3, aggregate="last", pick="vote"))
+    assert by_score.answer == "0"
+    assert by_vote.answer == "5" and by_vote.selection.startswith("vote among 3 finished beams: 2 of 3")
+
+
+def test_lookahead_scores_a_step_by_where_it_leads(words):
+    steps = {
+        "": ["Plain X.\n\n", "Plain Y.\n\n"],
+        "Plain X.\n\n": ["good continuation.\n\n"],
+        "Plain Y.\n\n": ["bad continuation.\n\n"],
+    }
+    verifier = words({"good": 0.9, "bad": 0.1})
+    _, final = run("lookahead", make_ctx(steps, width=1, expansions=2, lookahead=1))
+    nodes = by_text(final)
+    assert nodes["Plain X."].score == pytest.approx(0.9) and nodes["Plain Y."].score == pytest.approx(0.1)
+    assert nodes["Plain Y."].status == "pruned"
+    assert verifier.calls[0] == ["Plain X.\n\ngood continuation.\n\n", "Plain Y.\n\nbad continuation.\n\n"]
+    assert dict(final.usage)["rollout_tokens"] > 0
+
+
+def test_a_long_search_recycles_sequences_within_what_prepare_reserves(words):
+    """Thirty rounds of width 3 × 3 expansions: far more nodes than sequences, never more live at once."""
+    steps: dict[str, list[str]] = {}
+    path = ""
+    for i in range(30):
+        options = [f"s{i}a.\n\n", f"s{i}b.\n\n", f"s{i}c.\n\n"]
+        for o in options:
+            steps[path + o] = []
+        steps[path] = options
+        path += options[0]
+    for k in list(steps):
+        if not steps[k]:
+            steps[k] = [f"s{k.count(chr(10)) // 2}a.\n\n", f"s{k.count(chr(10)) // 2}b.\n\n"]
+    words({"a.": 0.9, "b.": 0.5})
+    p = SearchParams(width=3, expansions=3)
+    _, seqs = kv_needs("beam", p, prompt=2, judge=0, max_tokens=10_000, budget=10_000)
+    ctx = make_ctx(steps, n_seq_max=seqs, max_tokens=10_000, budget=10_000, width=3, expansions=3)
+    _, final = run("beam", ctx)
+    assert len(final.tree) > 3 * seqs
+    assert len(ctx.engine._free_slots) == seqs  # everything released at the end
+
+
+def test_budget_ends_the_search_with_the_best_partial_beam(words):
+    words({"good": 0.9, "bad": 0.1})
+    steps = {"": ["bad start.\n\n", "good start.\n\n"]}
+    steps["good start.\n\n"] = ["x" * 200 + "\n\n"]
+    ctx = make_ctx(steps, budget=60, width=1, expansions=2)
+    _, final = run("beam", ctx)
+    assert final.stopped_because == "budget" and ctx.budget.spent <= 60
+    assert final.response == "good start."
+    assert "no beams finished" in final.selection
+
+
+@pytest.mark.parametrize(
+    "how, expected", [("last", 0.9), ("min", 0.2), ("prod", 0.2 * 0.5 * 0.9), ("mean", 1.6 / 3)]
+)
+def test_aggregates(how, expected):
+    assert aggregate([0.2, 0.5, 0.9], how) == pytest.approx(expected)
+    assert aggregate([0.2, None], how if how != "last" else "last") is not None
+    assert aggregate([None, None], how) is None
+
+
+def test_logprob_verifier_scores_the_latest_steps_confidence():
+    v = process.LogprobVerifier()
+    paths = [Path((PathStep("a", (1,), 1, -0.1), PathStep("b", (2,), 2, -2.0)))]
+    assert v.score(paths) == [pytest.approx(0.1353, abs=1e-4)]
+
+
+def test_command_verifier_scores_whole_solutions_by_exit_status():
+    v = process.make_verifier("cmd:grep -q 42", None)  # type: ignore[arg-type]
+    whole = [
+        Path((PathStep("the answer is 42", ()),), whole=True),
+        Path((PathStep("it is 7", ()),), whole=True),
+    ]
+    assert v.score(whole) == [1.0, 0.0]
+    assert v.score([Path((PathStep("partial", ()),))]) == [0.5]
+
+
+# ---- MCTS -----------------------------------------------------------------------------------------
+def test_uct_picks_an_unvisited_child_first_then_balances_value_and_visits():
+    from ttc_cli.strategies.mcts import uct_pick
+    from ttc_cli.strategies.tree import Node
+
+    root = Node(0, None, visits=10)
+    a = Node(1, root, visits=6, total=4.8)  # mean 0.8, well explored
+    b = Node(2, root, visits=4, total=2.0)  # mean 0.5
+    c = Node(3, root)  # never visited
+    assert uct_pick([a, b, c], 10, 1.0) is c
+    assert uct_pick([a, b], 10, 0.0) is a  # no exploration: the best mean
+    assert uct_pick([a, b], 10, 5.0) is b  # much exploration: the less visited
+
+
+def test_mcts_expands_the_more_valuable_branch_and_finishes(words):
+    steps = {
+        "": ["good start.\n\n", "bad start.\n\n"],
+        "good start.\n\n": ["The answer is 3."],
+        "bad start.\n\n": ["The answer is 4."],
+    }
+    words({"good": 0.9, "bad": 0.1, "answer": 0.8})
+    _, final = run("mcts", make_ctx(steps, expansions=2, rollouts=0, exploration=0.0))
+    nodes = by_text(final)
+    assert nodes["good start."].status == "expanded"
+    assert final.answer == "3" and final.stopped_because == "completed"
+    assert "The answer is 3." in nodes and nodes["The answer is 3."].status == "finished"
+    root = next(n for n in final.tree if n.parent is None)
+    assert root.status == "expanded"
+
+
+def test_mcts_rollout_agreement_raises_the_value_of_steps_whose_rollouts_agree(words):
+    steps = {
+        "": ["Plan A.\n\n", "Plan B.\n\n", "Plan C.\n\n"],
+        "Plan A.\n\n": ["The answer is 6."],
+        "Plan B.\n\n": ["The answer is 6."],
+        "Plan C.\n\n": ["The answer is 1."],
+    }
+    words({}, default=0.5)  # the verifier cannot tell them apart; only agreement can
+    ctx = make_ctx(steps, expansions=3, rollouts=1, exploration=0.0, budget=10_000)
+    _, final = run("mcts", ctx)
+    values = {n.step: n.value for n in final.tree if n.step.startswith("Plan")}
+    assert values["Plan A."] > values["Plan C."] and values["Plan B."] > values["Plan C."]
+    assert final.answer == "6"
+    assert dict(final.usage)["rollout_tokens"] > 0
+
+
+def test_mcts_closes_extra_leaves_so_sequences_stay_bounded(words, monkeypatch):
+    import ttc_cli.strategies.search_params as sp
+
+    monkeypatch.setattr(sp, "MCTS_MAX_OPEN", 4)
+    steps = {}
+    frontier = [""]
+    for depth in range(6):  # a bushy tree: every path has three next steps
+        nxt = []
+        for path in frontier:
+            steps[path] = [f"d{depth}{k}.\n\n" for k in "abc"]
+            nxt += [path + o for o in steps[path]]
+        frontier = nxt[:30]
+    words({}, default=0.5)
+    p = SearchParams(expansions=3, rollouts=0, width=1)
+    _, seqs = kv_needs("mcts", p, prompt=2, judge=0, max_tokens=10_000, budget=3000)
+    ctx = make_ctx(steps, n_seq_max=seqs, budget=3000, max_tokens=10_000, expansions=3, rollouts=0)
+    _, final = run("mcts", ctx)
+    assert len(final.tree) > seqs
+    assert len(ctx.engine._free_slots) == seqs

@@ -1,0 +1,65 @@
+"""How a search ends: choose among its solutions by verifier score (or by a vote) and report the tree."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from ttc_cli.engine.base import FINISH_BUDGET, FINISH_INTERRUPTED
+from ttc_cli.events import Candidate, Final
+from ttc_cli.strategies.context import RunContext
+from ttc_cli.strategies.sampling import shown_answer
+from ttc_cli.strategies.tree import Node, Tree, candidate
+from ttc_cli.verifiers.voting import VoteTally
+
+
+def _rank(c: Candidate) -> tuple[bool, float, int]:
+    return (c.score is not None, c.score if c.score is not None else -math.inf, -c.index)
+
+
+def conclude(ctx: RunContext, tree: Tree, pool: list[Node], stopped: str, what: str) -> Final:
+    """The Final event: the best of `pool`'s finished paths (all of `pool` when none finished)."""
+    finished = [n for n in pool if n.final]
+    contenders = finished or [n for n in pool if n.tokens] or [n for n in tree.nodes if n.tokens]
+    unfinished = FINISH_INTERRUPTED if stopped == "interrupted" else FINISH_BUDGET
+    cands = [candidate(n, i, ctx.choices, unfinished) for i, n in enumerate(contenders)]
+    base = Final(
+        answer="",
+        response="",
+        selection="the budget ran out before the first step",
+        stopped_because=stopped,
+        candidates=tuple(cands),
+        tree=tree.to_json(),
+        usage=tree.usage(),
+    )
+    if not cands:
+        return base
+    note = "" if finished else f" (no {what} finished; from partial solutions)"
+    voters = [c for c in cands if c.answer_key is not None]
+    if ctx.search.pick == "vote" and voters:
+        tally = VoteTally()
+        for c in voters:
+            tally.add(c.answer_key or "", c.answer or "", 1.0)
+        lead = tally.leader()
+        assert lead is not None
+        best = max((c for c in voters if c.answer_key == lead.key), key=_rank)
+        selection = f"vote among {len(cands)} {what}: {lead.count} of {len(voters)} votes{note}"
+        return replace(
+            base,
+            answer=lead.answer,
+            response=best.text,
+            selection=selection,
+            votes=tally.snapshot(),
+            chosen=best.index,
+        )
+    best = max(cands, key=_rank)
+    score = f"{best.score:.3f}" if best.score is not None else "none"
+    selection = f"best of {len(cands)} {what} by {ctx.search.verifier} score ({score}){note}"
+    answer = shown_answer(best)
+    return replace(base, answer=answer, response=best.text, selection=selection, chosen=best.index)
+
+
+def stopped_because(ctx: RunContext, done: bool) -> str:
+    if ctx.interrupted:
+        return "interrupted"
+    return "completed" if done else "budget"

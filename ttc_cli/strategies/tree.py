@@ -1,0 +1,342 @@
+"""The search tree shared by beam, lookahead and MCTS: nodes are reasoning steps over a KV-forking cache.
+
+Each node holds a sequence while it may still be extended. A child forks its parent's sequence (the
+parent's cached cells are shared, only its pending last token is evaluated again), decodes one step, and
+stops at the step delimiter (a blank line by default), the per-step token cap, or the end of the solution.
+All children of a round decode together, one forward pass per token. A node that will not be extended
+(expanded, pruned, finished) releases its sequence at once, and its slot is reused, so a long search
+never runs out of the context's sequences. Every change is an event with node and parent ids, and the
+final tree is data (`TreeNode`s) for `--json`.
+
+A search spends its budget in two places, steps and the verifier's judgements; `BudgetSlice` lets it
+give the steps only what the judgements leave, so a round is never cut off before it can be scored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterable
+from dataclasses import dataclass, field, replace
+
+from ttc_cli.budget import TokenBudget
+from ttc_cli.engine.base import FINISH_BUDGET, FINISH_LENGTH, FINISH_STOP, Decoder
+from ttc_cli.engine.base import Sequence as KvSeq
+from ttc_cli.events import (
+    Candidate,
+    Event,
+    NodeCreated,
+    NodeExpanded,
+    NodeFinished,
+    NodePruned,
+    NodeScored,
+    NodeStep,
+    TokensGenerated,
+    TreeNode,
+)
+from ttc_cli.strategies.context import RunContext
+from ttc_cli.verifiers.answers import extract_answer
+from ttc_cli.verifiers.process import Path, PathStep, Verifier, VerifierContext, aggregate, make_verifier
+
+OPEN, GENERATING, EXPANDED, PRUNED, FINISHED = "open", "generating", "expanded", "pruned", "finished"
+FINAL_SOURCES = ("boxed", "answer-is", "gsm8k")  # a step that states its answer this way ends the solution
+
+
+@dataclass
+class BudgetSlice(TokenBudget):
+    """At most `limit` tokens of `parent`: spending here spends the parent too."""
+
+    parent: TokenBudget | None = None
+
+    def take(self, n: int = 1) -> int:
+        want = min(n, self.parent.remaining) if self.parent is not None else n
+        granted = super().take(want)
+        if self.parent is not None:
+            self.parent.take(granted)
+        return granted
+
+
+@dataclass(eq=False)
+class Node:
+    id: int
+    parent: Node | None
+    depth: int = 0
+    text: str = ""
+    tokens: tuple[int, ...] = ()  # the step's generated tokens
+    mean_logprob: float = 0.0
+    finish: str | None = None  # why the step's decoding ended (engine finish reason)
+    final: bool = False  # the solution ends with this step
+    eog: bool = False  # the step ends with the end-of-generation token
+    truncated: bool = False  # final only because the solution reached its length cap
+    answer: str | None = None
+    score: float | None = None  # the verifier's score of this step (or of its lookahead)
+    value: float | None = None  # the path's score
+    status: str = GENERATING
+    seq: KvSeq | None = None
+    children: list[Node] = field(default_factory=list)
+    path_tokens: int = 0  # tokens generated from the root through this node
+    visits: int = 0  # MCTS
+    total: float = 0.0  # MCTS: sum of backed-up values
+
+    def lineage(self) -> list[Node]:
+        """The steps from the first to this one (the root, the prompt, has none)."""
+        out: list[Node] = []
+        node: Node | None = self
+        while node is not None and node.parent is not None:
+            out.append(node)
+            node = node.parent
+        return out[::-1]
+
+    def path(self, extra: Iterable[PathStep] = (), whole: bool = False) -> Path:
+        steps = [PathStep(n.text, n.judge_tokens, n.id, n.mean_logprob) for n in self.lineage()]
+        return Path(tuple(steps) + tuple(extra), whole)
+
+    @property
+    def judge_tokens(self) -> tuple[int, ...]:
+        return self.tokens[:-1] if self.eog else self.tokens
+
+    @property
+    def path_text(self) -> str:
+        return "".join(n.text for n in self.lineage())
+
+    @property
+    def dead(self) -> bool:
+        """Cut off by the budget or Ctrl-C: it cannot be extended or trusted as a whole step."""
+        return self.finish not in (None, FINISH_STOP, FINISH_LENGTH)
+
+
+def open_verifier(ctx: RunContext) -> Verifier:
+    engine = ctx.verifier_engine or ctx.engine
+    vctx = VerifierContext(ctx.question, engine, engine is ctx.engine, ctx.budget, ctx.stop)
+    return make_verifier(ctx.search.verifier, vctx)
+
+
+class Tree:
+    def __init__(self, ctx: RunContext, verifier: Verifier) -> None:
+        self.ctx = ctx
+        self.engine = ctx.engine
+        self.p = ctx.search
+        self.verifier = verifier
+        self.max_tokens = ctx.sampling.max_tokens
+        self.nodes: list[Node] = []
+        self.root = self._new(None)
+        self.root.status = OPEN
+        self.root.seq = self.engine.prefill(ctx.prompt_tokens, ctx.stop)
+        self.rollout_tokens = 0
+
+    def _new(self, parent: Node | None) -> Node:
+        node = Node(len(self.nodes), parent, 0 if parent is None else parent.depth + 1)
+        if parent is not None:
+            parent.children.append(node)
+        self.nodes.append(node)
+        return node
+
+    def started(self) -> Event:
+        return NodeCreated(self.root.id, None, 0)
+
+    # ---- budget ------------------------------------------------------------------------------------
+    def judge_cost(self, n_paths: int) -> int:
+        """Tokens to hold back for scoring `n_paths`: all of it when affordable, else half the rest."""
+        want = n_paths * self.verifier.tokens_per_path
+        return min(want, self.ctx.budget.remaining // 2)
+
+    def _decoder(self, limit: int) -> Decoder | None:
+        limit = min(limit, self.ctx.budget.remaining)
+        if limit < 1:
+            return None
+        return self.engine.decoder(BudgetSlice(limit, parent=self.ctx.budget), self.ctx.stop)
+
+    def _run(self, decoder: Decoder) -> Generator[Event, None, None]:
+        for step in decoder:
+            if step.sampled:
+                yield TokensGenerated(self.ctx.budget.spent, ())
+
+    # ---- growing ----------------------------------------------------------------------------------
+    def expand(
+        self, parents: list[Node], m: int, limit: int, temperature: float | None = None
+    ) -> Generator[Event, None, list[Node]]:
+        """Sample `m` next steps of every parent in one batch, spending at most `limit` tokens."""
+        decoder = self._decoder(limit)
+        if decoder is None:
+            return []
+        children: list[Node] = []
+        base = (
+            self.ctx.sampling if temperature is None else replace(self.ctx.sampling, temperature=temperature)
+        )
+        for parent in parents:
+            assert parent.seq is not None, "only a node that holds its sequence can be expanded"
+            for _ in range(m):
+                child = self._new(parent)
+                child.seq = self.engine.fork(parent.seq)
+                cap = min(self.p.step_tokens, self.max_tokens - parent.path_tokens)
+                params = replace(
+                    base, seed=base.seed + child.id, stop=(self.p.delimiter,), max_tokens=max(1, cap)
+                )
+                decoder.add(child.seq, params)
+                children.append(child)
+                yield NodeCreated(child.id, parent.id, child.depth)
+            parent.status = EXPANDED
+            yield NodeExpanded(parent.id)
+        yield from self._run(decoder)
+        for child in children:
+            self._settle(child)
+            yield NodeStep(child.id, child.text, len(child.tokens), child.final)
+        return children
+
+    def _settle(self, node: Node) -> None:
+        seq = node.seq
+        assert seq is not None and node.parent is not None
+        node.tokens = tuple(seq.generated)
+        node.text = bytes(seq.text_bytes).decode("utf-8", errors="replace")
+        node.mean_logprob = seq.mean_logprob
+        node.finish = seq.finish_reason
+        node.path_tokens = node.parent.path_tokens + len(node.tokens)
+        node.eog = bool(node.tokens) and self.engine.is_eog(node.tokens[-1])
+        found = extract_answer(node.path_text, self.ctx.choices) if node.path_text.strip() else None
+        node.answer = found.text if found else None
+        stated = extract_answer(node.text, self.ctx.choices) if node.text.strip() else None
+        ended = node.finish == FINISH_STOP and seq.text_end is None  # end of generation, not a delimiter
+        states = stated is not None and stated.source in FINAL_SOURCES
+        capped = node.path_tokens >= self.max_tokens
+        node.final = not node.dead and (ended or states or capped)
+        node.truncated = node.final and capped and not (ended or states)
+        node.status = OPEN
+
+    def rollout(
+        self, nodes: list[Node], steps: int, limit: int, temperature: float = 0.0, seeds: int = 1
+    ) -> Generator[Event, None, dict[tuple[int, int], list[PathStep]]]:
+        """Continue each node `steps` steps ahead (greedy by default) without adding them to the tree.
+
+        Returns the rollout steps per (node id, rollout index); a rollout ends early at the end of the
+        solution. Rollout sequences are released before this returns.
+        """
+        out: dict[tuple[int, int], list[PathStep]] = {}
+        decoder = self._decoder(limit)
+        if decoder is None or steps < 1:
+            return out
+        owner: dict[KvSeq, tuple[Node, int]] = {}
+        for node in nodes:
+            if node.final or node.dead or node.seq is None:
+                continue
+            for r in range(seeds):
+                seq = self.engine.fork(node.seq)
+                owner[seq] = (node, r)
+                out[(node.id, r)] = []
+                decoder.add(seq, self._rollout_params(node, 0, temperature, r))
+        try:
+            for step in decoder:
+                if step.sampled:
+                    yield TokensGenerated(self.ctx.budget.spent, ())
+                for seq in step.finished:
+                    node, r = owner[seq]
+                    done = out[(node.id, r)]
+                    toks = seq.generated
+                    eog = bool(toks) and self.engine.is_eog(toks[-1])
+                    text = bytes(seq.text_bytes).decode("utf-8", errors="replace")
+                    done.append(PathStep(text, tuple(toks[:-1] if eog else toks), None, seq.mean_logprob))
+                    self.rollout_tokens += len(toks)
+                    used = node.path_tokens + sum(len(s.tokens) for s in done)
+                    more = seq.finish_reason == FINISH_STOP and seq.text_end is not None
+                    if more and len(done) < steps and used < self.max_tokens:
+                        decoder.add(seq, self._rollout_params(node, used - node.path_tokens, temperature, r))
+        finally:
+            for seq in owner:
+                self.engine.release(seq)
+        return out
+
+    def _rollout_params(self, node: Node, used: int, temperature: float, r: int):  # type: ignore[no-untyped-def]
+        cap = min(self.p.step_tokens, self.max_tokens - node.path_tokens - used)
+        seed = self.ctx.sampling.seed + 7919 * (node.id + 1) + r
+        return replace(
+            self.ctx.sampling,
+            temperature=temperature,
+            seed=seed,
+            stop=(self.p.delimiter,),
+            max_tokens=max(1, cap),
+        )
+
+    # ---- scoring ----------------------------------------------------------------------------------
+    def score(
+        self, nodes: list[Node], extra: dict[int, list[PathStep]] | None = None
+    ) -> Generator[Event, None, None]:
+        """Score each node's path (plus its rollout steps in `extra`, if any) and set score and value."""
+        todo = [n for n in nodes if n.tokens and not n.dead]
+        paths = [n.path((extra or {}).get(n.id, ())) for n in todo]
+        scores = self.verifier.score(paths) if paths else []
+        for node, s in zip(todo, scores, strict=True):
+            node.score = s
+            node.value = aggregate([n.score for n in node.lineage()], self.p.aggregate)
+            yield NodeScored(node.id, node.score, node.value)
+        if paths:
+            yield TokensGenerated(self.ctx.budget.spent, ())
+
+    # ---- ending nodes -----------------------------------------------------------------------------
+    def release(self, node: Node) -> None:
+        """The node will not be extended: free its sequence and the verifier's state for it."""
+        if node.seq is not None:
+            self.engine.release(node.seq)
+            node.seq = None
+        self.verifier.forget([node.id])
+
+    def prune(self, node: Node) -> Event:
+        self.release(node)
+        node.status = PRUNED
+        return NodePruned(node.id)
+
+    def finish(self, node: Node) -> Event:
+        self.release(node)
+        node.status = FINISHED
+        return NodeFinished(node.id, node.answer)
+
+    def close(self) -> None:
+        for node in self.nodes:
+            if node.seq is not None:
+                self.engine.release(node.seq)
+                node.seq = None
+        self.verifier.close()
+
+    # ---- results ----------------------------------------------------------------------------------
+    def to_json(self) -> tuple[TreeNode, ...]:
+        return tuple(
+            TreeNode(
+                n.id,
+                n.parent.id if n.parent else None,
+                n.text.strip(),
+                n.score,
+                n.value,
+                n.status,
+                len(n.tokens),
+            )
+            for n in self.nodes
+        )
+
+    def usage(self) -> tuple[tuple[str, int], ...]:
+        counts = {
+            "tree_tokens": sum(len(n.tokens) for n in self.nodes),
+            "rollout_tokens": self.rollout_tokens,
+        }
+        counts.update(self.verifier.usage)
+        return tuple(counts.items())
+
+
+def candidate(
+    node: Node, index: int, choices: tuple[str, ...] = (), unfinished: str = FINISH_BUDGET
+) -> Candidate:
+    """A path as a candidate solution: its text, answer, length and score."""
+    lineage = node.lineage()
+    n = sum(len(x.tokens) for x in lineage)
+    mean = sum(x.mean_logprob * len(x.tokens) for x in lineage) / n if n else 0.0
+    text = node.path_text.strip()
+    found = extract_answer(text, choices) if text else None
+    if node.final:
+        reason = FINISH_LENGTH if node.truncated else FINISH_STOP
+    else:
+        reason = node.finish if node.dead and node.finish else unfinished
+    return Candidate(
+        index=index,
+        text=text,
+        tokens=n,
+        finish_reason=reason,
+        mean_logprob=mean,
+        answer=found.text if found else None,
+        answer_key=found.key if found else None,
+        score=node.value,
+    )
