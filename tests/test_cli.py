@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, run_ttc
 
+from ttc_cli.strategies import STRATEGIES as REGISTRY
+
 Q = "What is 2+3?"
 STRATEGIES = ("greedy", "best-of-n", "self-consistency")
 
@@ -325,8 +327,8 @@ def test_strategies_lists_each_with_a_description():
     rows = {
         line.split(None, 1)[0]: line.split(None, 1)[1] for line in done.stdout.splitlines() if line.strip()
     }
-    assert set(rows) == set(STRATEGIES)
-    for name in STRATEGIES:
+    assert set(rows) == set(REGISTRY)
+    for name in REGISTRY:
         assert len(rows[name].strip()) > 10, (name, rows[name])
 
 

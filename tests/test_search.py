@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from step_engine import StepEngine, WordVerifier
 
@@ -256,3 +258,103 @@ def test_mcts_closes_extra_leaves_so_sequences_stay_bounded(words, monkeypatch):
     _, final = run("mcts", ctx)
     assert len(final.tree) > seqs
     assert len(ctx.engine._free_slots) == seqs
+
+
+# ---- options and profiles ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (("--width", "0"), "--width must be at least 1"),
+        (("--aggregate", "median"), "unknown aggregate 'median'"),
+        (("--verifier", "oracle"), "unknown verifier 'oracle'"),
+        (("--pick", "random"), "unknown pick 'random'"),
+        (("--exploration", "-1"), "--exploration must be 0 or more"),
+    ],
+)
+def test_bad_search_options_are_one_line_errors_before_any_model_loads(args, needle):
+    from conftest import run_ttc
+
+    done = run_ttc("ask", "What is 2+3?", "-s", "beam", *args)
+    assert done.returncode == 2 and done.stdout == "" and "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1 and needle in done.stderr, done.stderr
+
+
+def test_search_defaults_come_from_the_preset_and_options_override_them(user_path):
+    from ttc_cli.runner import AskOptions, plan
+    from ttc_cli.strategies.search_params import SearchOptions
+
+    low = plan("What is 2+3?", AskOptions(strategy="beam", budget="low")).search
+    high = plan("What is 2+3?", AskOptions(strategy="beam", budget="high")).search
+    assert (low.width, low.expansions) == (2, 2) and (high.width, high.expansions) == (4, 4)
+    opts = AskOptions(strategy="beam", budget="low", search=SearchOptions(width=5))
+    mine = plan("What is 2+3?", opts).search
+    assert mine.width == 5 and mine.expansions == 2
+    (user_path / "profiles").mkdir()
+    (user_path / "profiles" / "default.yaml").write_text("search: {low: {expansions: 3}, aggregate: prod}\n")
+    merged = plan("What is 2+3?", AskOptions(strategy="beam", budget="low")).search
+    assert (merged.width, merged.expansions, merged.aggregate) == (2, 3, "prod")
+
+
+@pytest.mark.parametrize(
+    "yaml_text, needle",
+    [
+        ("search: {low: {width: -1}}\n", "search.low.width must be an integer"),
+        ("search: {low: {depth: 3}}\n", "search.low has unknown key(s) depth"),
+        ("search: {exploration: high}\n", "search.exploration must be a number"),
+        ("search: [1]\n", "'search' must be a mapping"),
+    ],
+)
+def test_a_bad_search_profile_is_a_usage_error(user_path, yaml_text, needle):
+    from ttc_cli.config import load_profile
+    from ttc_cli.errors import UsageError
+
+    (user_path / "profiles").mkdir()
+    (user_path / "profiles" / "default.yaml").write_text(yaml_text)
+    with pytest.raises(UsageError, match=re.escape(needle)):
+        load_profile()
+
+
+def test_the_judge_reads_p_yes_among_yes_and_no_variants():
+    import numpy as np
+
+    from ttc_cli.engine.base import Sequence
+    from ttc_cli.verifiers.judge import JudgeVerifier
+
+    judge = JudgeVerifier.__new__(JudgeVerifier)
+    judge.yes, judge.no = {10, 11}, {20}
+    seq = Sequence(slot=0, tokens=[1], n_cached=0)
+    seq.top_ids = [np.array([10, 20, 11, 5])]
+    seq.top_logprobs = [np.log(np.array([0.3, 0.2, 0.1, 0.4], dtype=np.float32))]
+    assert judge._p_yes(seq) == pytest.approx(0.4 / 0.6)
+    seq.top_ids = [np.array([5, 6])]
+    assert judge._p_yes(seq) == 0.5  # neither said: no information
+    seq.top_ids = []
+    assert judge._p_yes(seq) is None  # never decoded (budget, Ctrl-C)
+
+
+def test_the_tree_widget_stays_bounded_and_shows_the_best_nodes_first():
+    import io
+
+    from rich.console import Console
+
+    from ttc_cli.events import NodeCreated, NodeExpanded, NodeFinished, NodeScored, NodeStep, RunStarted
+    from ttc_cli.ui.state import RunState
+    from ttc_cli.ui.widgets import run_view
+
+    state = RunState("beam", "m", "CPU", 1000, "low")
+    state.update(RunStarted("beam", 1, 256, 1000, 40))
+    state.update(NodeCreated(0, None, 0))
+    state.update(NodeExpanded(0))
+    for i in range(1, 40):
+        state.update(NodeCreated(i, 0, 1))
+        state.update(NodeStep(i, f"step number {i}\n\n", 5, False))
+        state.update(NodeScored(i, i / 40, i / 40))
+    state.update(NodeFinished(7, "7"))
+    console = Console(file=io.StringIO(), width=60, color_system=None)
+    console.print(run_view(state))
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert len(lines) <= 14 and all(len(line) <= 60 for line in lines)
+    assert "tree · 40 nodes · 38 open · 1 finished" in lines[3]
+    assert "#7" in lines[4] and "finished" in lines[4]  # finished first, then the best open
+    assert "#39" in lines[5] and "0.97" in lines[5]
+    assert "… 31 more" in lines[-1]
