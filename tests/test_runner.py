@@ -34,7 +34,9 @@ def test_no_strategy_ever_spends_more_than_its_budget(engine, strategy, budget):
         assert sum(c["tokens"] for c in data["candidates"]) == data["budget"]["spent"]
     assert data["stopped_because"] in {"budget", "completed", "early-stop"}
     if budget <= 2:
-        assert data["stopped_because"] == "budget" and data["budget"]["spent"] == budget
+        assert data["stopped_because"] == "budget"
+        # A search holds tokens back for judging its steps, and a step cut by the budget is not judged.
+        assert data["budget"]["spent"] == budget or STRATEGIES[strategy].search
     assert isinstance(events[-1], Final) and sum(isinstance(e, Final) for e in events) == 1
 
 

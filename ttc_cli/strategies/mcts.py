@@ -19,6 +19,7 @@ import math
 from collections import Counter
 from collections.abc import Iterator
 
+from ttc_cli.engine.base import FINISH_BUDGET
 from ttc_cli.events import Event, NodeScored
 from ttc_cli.strategies.context import RunContext
 from ttc_cli.strategies.pick import conclude, stopped_because
@@ -114,8 +115,10 @@ def run(ctx: RunContext) -> Iterator[Event]:
                 node.value = mean(node)
         finished = [n for n in tree.nodes if n.final and n.status != PRUNED]
         pool = finished or _best_leaves(tree)
-        # Exhausted with budget left is done; exhausted by a budget-starved round is not.
-        done = select(tree.root, p.exploration) is None and ctx.budget.remaining > 0
+        # Exhausted with budget left is done; exhausted by a budget-starved round (a step the budget cut
+        # short, so nothing was left to extend) is not.
+        starved = any(n.finish == FINISH_BUDGET for n in tree.nodes)
+        done = select(tree.root, p.exploration) is None and ctx.budget.remaining > 0 and not starved
         yield conclude(ctx, tree, pool, stopped_because(ctx, done), "finished paths" if finished else "paths")
     finally:
         tree.close()
