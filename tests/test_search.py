@@ -326,7 +326,7 @@ def test_the_judge_reads_p_yes_among_yes_and_no_variants():
     seq.top_ids = [np.array([10, 20, 11, 5])]
     seq.top_logprobs = [np.log(np.array([0.3, 0.2, 0.1, 0.4], dtype=np.float32))]
     assert judge._p_yes(seq) == pytest.approx(0.4 / 0.6)
-    seq.top_ids = [np.array([5, 6])]
+    seq.top_ids = [np.array([5, 6, 7, 8])]
     assert judge._p_yes(seq) == 0.5  # neither said: no information
     seq.top_ids = []
     assert judge._p_yes(seq) is None  # never decoded (budget, Ctrl-C)
