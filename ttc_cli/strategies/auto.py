@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
-from ttc_cli.events import CandidateStarted, EarlyStop, Event, Final, Routed
+from ttc_cli.events import CandidateStarted, EarlyStop, Event, Routed
 from ttc_cli.strategies.context import RunContext
 from ttc_cli.strategies.sampling import Sampled, sample
 from ttc_cli.strategies.self_consistency import choose
@@ -33,8 +33,8 @@ def run(ctx: RunContext) -> Iterator[Event]:
     early = ctx.early
     rule = VoteStop("decided" if early.rule == "decided" else "beta", early.confidence) if early else None
     out = Sampled(tally=VoteTally(), limit=probe)
-    routed: list[Routed] = []
-    sent: list[Routed] = []
+    routed: list[Routed] = []  # set by the stopper once the probe is in
+    announced = False
 
     def stopper(tally: VoteTally, finished: int, total: int) -> StopDecision | None:
         if not routed:
@@ -49,11 +49,11 @@ def run(ctx: RunContext) -> Iterator[Event]:
         return rule.check([v.weight for v in tally.snapshot()], finished, total) if rule else None
 
     for event in sample(ctx, most, out, show_votes=True, stopper=stopper):
-        if routed and isinstance(event, EarlyStop | CandidateStarted | Final) and not sent:
-            sent.append(routed[0])
+        if routed and not announced and isinstance(event, EarlyStop | CandidateStarted):
+            announced = True
             yield routed[0]  # before what the route caused: the stop, or the first sample past the probe
         yield event
-    if routed and not sent:
+    if routed and not announced:
         yield routed[0]
     yield replace(choose(out, ctx, weighted=False), route=routed[0] if routed else None)
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from ttc_cli.events import Event
 from ttc_cli.strategies.context import RunContext
 from ttc_cli.strategies.pick import conclude, stopped_because
-from ttc_cli.strategies.tree import FINISHED, Node, Tree, open_verifier
+from ttc_cli.strategies.tree import FINISHED, Node, open_tree
 
 DESCRIPTION = "step-level beam search: W beams, M next steps each, keep the W the verifier scores best"
 
@@ -36,12 +36,7 @@ def run(ctx: RunContext) -> Iterator[Event]:
 
 def search(ctx: RunContext, lookahead: int) -> Iterator[Event]:
     p = ctx.search
-    verifier = open_verifier(ctx)
-    try:
-        tree = Tree(ctx, verifier)
-    except BaseException:
-        verifier.close()
-        raise
+    tree = open_tree(ctx)
     try:
         yield tree.started()
         beams = [tree.root]

@@ -23,7 +23,7 @@ from ttc_cli.engine.base import FINISH_BUDGET
 from ttc_cli.events import Event, NodeScored
 from ttc_cli.strategies.context import RunContext
 from ttc_cli.strategies.pick import conclude, stopped_because
-from ttc_cli.strategies.tree import PRUNED, Node, Tree, open_verifier
+from ttc_cli.strategies.tree import PRUNED, Node, Tree, open_tree
 from ttc_cli.verifiers.answers import extract_answer
 from ttc_cli.verifiers.process import PathStep
 
@@ -71,12 +71,7 @@ def backup(node: Node, value: float) -> None:
 
 def run(ctx: RunContext) -> Iterator[Event]:
     p = ctx.search
-    verifier = open_verifier(ctx)
-    try:
-        tree = Tree(ctx, verifier)
-    except BaseException:
-        verifier.close()
-        raise
+    tree = open_tree(ctx)
     answers: Counter[str] = Counter()  # every final answer seen, in the tree or in a rollout
     try:
         yield tree.started()

@@ -109,6 +109,16 @@ def open_verifier(ctx: RunContext) -> Verifier:
     return make_verifier(ctx.search.verifier, vctx)
 
 
+def open_tree(ctx: RunContext) -> Tree:
+    """A search tree with the run's verifier; the tree owns the verifier and closes it with itself."""
+    verifier = open_verifier(ctx)
+    try:
+        return Tree(ctx, verifier)
+    except BaseException:
+        verifier.close()
+        raise
+
+
 class Tree:
     def __init__(self, ctx: RunContext, verifier: Verifier) -> None:
         self.ctx = ctx
