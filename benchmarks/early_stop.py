@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gsm8k import DATA, append_jsonl, load_questions, read_jsonl
+
 from ttc_cli.strategies.auto import PROBE, classify
 from ttc_cli.verifiers.answers import answers_equal
 from ttc_cli.verifiers.confidence import lowest_group_confidence
 from ttc_cli.verifiers.early_stop import StopDecision, TraceFilter, VoteStop
 from ttc_cli.verifiers.voting import VoteTally
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k-train-sample-300.jsonl"
 
 
 @dataclass(frozen=True)
@@ -189,11 +189,10 @@ def live(args: argparse.Namespace) -> None:
     from ttc_cli.engine.model_file import resolve_model_path
     from ttc_cli.runner import AskOptions, execute, plan, prepare
 
-    rows = [json.loads(line) for line in args.data.read_text().splitlines() if line.strip()][: args.questions]
+    rows = load_questions(args.data, args.questions)
     done = set()
     if args.out.exists():
-        done = {(r["run"], r["id"]) for r in map(json.loads, args.out.read_text().splitlines()) if r}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+        done = {(r["run"], r["id"]) for r in read_jsonl(args.out)}
     engine = LlamaEngine(resolve_model_path(args.model), n_ctx=256, n_seq_max=2, threads=args.threads)
     for qi, row in enumerate(rows):
         for name in args.runs:
@@ -223,14 +222,13 @@ def live(args: argparse.Namespace) -> None:
                 "early_stop": data["early_stop"],
                 "route": data["route"],
             }
-            with args.out.open("a") as f:
-                f.write(json.dumps(line) + "\n")
+            append_jsonl(args.out, line)
             print(f"[{qi + 1}/{len(rows)}] {name}: {line['correct']} {line['tokens']} tok {line['seconds']}s")
     summarize_live(args.out)
 
 
 def summarize_live(path: Path) -> None:
-    lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    lines = read_jsonl(path)
     by_run: dict[str, list[dict[str, Any]]] = {}
     for line in lines:
         by_run.setdefault(line["run"], []).append(line)

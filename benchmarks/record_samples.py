@@ -14,9 +14,10 @@ skipped, so an interrupted recording continues where it stopped.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
+
+from gsm8k import DATA, append_jsonl, load_questions, read_jsonl
 
 from ttc_cli.engine.base import SamplingParams
 from ttc_cli.engine.llama import LlamaEngine
@@ -24,13 +25,6 @@ from ttc_cli.engine.model_file import resolve_model_path
 from ttc_cli.runner import AskOptions, plan, prepare
 from ttc_cli.verifiers.answers import answers_equal, extract_answer
 from ttc_cli.verifiers.confidence import token_confidences
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k-train-sample-300.jsonl"
-
-
-def load_questions(path: Path, count: int) -> list[dict[str, str]]:
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return rows[:count]
 
 
 def main() -> None:
@@ -49,8 +43,7 @@ def main() -> None:
 
     done = set()
     if args.out.exists():
-        done = {json.loads(line)["id"] for line in args.out.read_text().splitlines() if line.strip()}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+        done = {r["id"] for r in read_jsonl(args.out)}
     path = resolve_model_path(args.model)
     engine = LlamaEngine(path, n_ctx=256, n_seq_max=2, threads=args.threads)
     started = time.perf_counter()
@@ -108,8 +101,7 @@ def main() -> None:
             "decode_s": round(time.perf_counter() - t0, 2),
             "samples": samples,
         }
-        with args.out.open("a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_jsonl(args.out, record)
         right = sum(s["correct"] for s in samples)
         total = sum(s["tokens"] for s in samples)
         print(

@@ -356,6 +356,36 @@ def test_the_tree_widget_stays_bounded_and_shows_the_best_nodes_first():
     lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
     assert len(lines) <= 14 and all(len(line) <= 60 for line in lines)
     assert "tree · 40 nodes · 38 open · 1 finished" in lines[3]
+    assert "done" not in lines[2]  # one solution slot: "0/1 done" would say nothing
     assert "#7" in lines[4] and "finished" in lines[4]  # finished first, then the best open
     assert "#39" in lines[5] and "0.97" in lines[5]
     assert "… 31 more" in lines[-1]
+
+
+def test_an_mcts_rollout_that_reaches_an_answer_is_a_candidate(words):
+    """The budget ends the tree two steps short of an answer, but a rollout got there: it answers."""
+    steps = {
+        "": ["Start.\n\n"],
+        "Start.\n\n": ["Middle.\n\n"],
+        "Start.\n\nMiddle.\n\n": ["The answer is 9."],
+    }
+    words({}, default=0.5)
+    ctx = make_ctx(steps, budget=40, expansions=1, rollouts=1)
+    _, final = run("mcts", ctx)
+    assert not any(n.status == "finished" for n in final.tree)
+    assert final.answer == "9" and "finished rollouts" in final.selection
+    assert "partial" not in final.selection
+    chosen = final.candidates[final.chosen]
+    assert chosen.text == "Start.\n\nMiddle.\n\nThe answer is 9." and chosen.finish_reason == "stop"
+
+
+def test_a_rollout_stops_at_the_step_that_states_the_answer(words):
+    steps = {
+        "": ["Plan.\n\n"],
+        "Plan.\n\n": ["The answer is 5.\n\n"],
+        "Plan.\n\nThe answer is 5.\n\n": ["Chatter after the answer.\n\n"],
+    }
+    verifier = words({}, default=0.5)
+    _, final = run("lookahead", make_ctx(steps, width=1, expansions=1, lookahead=3))
+    assert final.answer == "5"
+    assert not any("Chatter" in text for call in verifier.calls for text in call)

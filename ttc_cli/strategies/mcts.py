@@ -5,8 +5,9 @@ mean value + c·sqrt(ln N / n), `--exploration c`), expands it with M sampled ne
 values each new step, and backs the values up to the root. A step's value is the verifier's path score;
 with `--rollouts R` it is also rolled out to the end of the solution R times (greedy when R is 1) and
 the value becomes the mean, over rollouts, of the verifier's score of the rollout's last step and the
-share of all answers seen so far that agree with the rollout's answer. The answer is the finished path
-with the best mean value (or a vote with --pick vote).
+share of all answers seen so far that agree with the rollout's answer. A rollout that reaches an answer
+is a whole solution too, so it competes with the tree's finished paths (with the value it got); the
+answer is the best of them by value (or a vote with --pick vote).
 
 Only open leaves keep a KV sequence (an expanded node's children share its cells); when more than
 `MCTS_MAX_OPEN` leaves are open, the least valuable are closed, so the search never runs out of the
@@ -23,7 +24,7 @@ from ttc_cli.engine.base import FINISH_BUDGET
 from ttc_cli.events import Event, NodeScored
 from ttc_cli.strategies.context import RunContext
 from ttc_cli.strategies.pick import conclude, stopped_because
-from ttc_cli.strategies.tree import PRUNED, Node, Tree, open_tree
+from ttc_cli.strategies.tree import PRUNED, Node, Rollout, Tree, open_tree
 from ttc_cli.verifiers.answers import extract_answer
 from ttc_cli.verifiers.process import PathStep
 
@@ -73,6 +74,7 @@ def run(ctx: RunContext) -> Iterator[Event]:
     p = ctx.search
     tree = open_tree(ctx)
     answers: Counter[str] = Counter()  # every final answer seen, in the tree or in a rollout
+    solutions: list[Rollout] = []  # rollouts that reached an answer: candidates beside the tree's paths
     try:
         yield tree.started()
         while not ctx.interrupted and ctx.budget.remaining > 0:
@@ -93,7 +95,7 @@ def run(ctx: RunContext) -> Iterator[Event]:
                 rolls = yield from tree.rollout(live, ROLLOUT_STEPS, limit, temperature, seeds=p.rollouts)
             yield from tree.score(children)
             tree.release(leaf)  # only now: the judge continued from the leaf's cached path
-            values = _rollout_values(tree, ctx, children, rolls, answers)
+            values = _rollout_values(tree, ctx, children, rolls, answers, solutions)
             for child in children:
                 if child.dead or not child.tokens:
                     yield tree.prune(child)
@@ -114,7 +116,10 @@ def run(ctx: RunContext) -> Iterator[Event]:
         # short, so nothing was left to extend) is not.
         starved = any(n.finish == FINISH_BUDGET for n in tree.nodes)
         done = select(tree.root, p.exploration) is None and ctx.budget.remaining > 0 and not starved
-        yield conclude(ctx, tree, pool, stopped_because(ctx, done), "finished paths" if finished else "paths")
+        what = "finished paths" if finished else "paths"
+        if solutions:
+            what += " and finished rollouts"
+        yield conclude(ctx, tree, pool, stopped_because(ctx, done), what, solutions)
     finally:
         tree.close()
 
@@ -125,8 +130,12 @@ def _rollout_values(
     children: list[Node],
     rolls: dict[tuple[int, int], list[PathStep]],
     answers: Counter[str],
+    solutions: list[Rollout],
 ) -> dict[int, float]:
-    """Each rolled-out child's value: mean over its rollouts of (verifier score + answer agreement) / 2."""
+    """Each rolled-out child's value: mean over its rollouts of (verifier score + answer agreement) / 2.
+
+    Rollouts that end the solution with an answer join `solutions`, valued like a node.
+    """
     for child in children:
         if child.final and child.answer is not None:
             answers[_key(child.answer, ctx)] += 1
@@ -144,7 +153,11 @@ def _rollout_values(
     for k, s in zip(keys, scores, strict=True):
         key = found[k]
         agree = answers[key] / total if key is not None and total else 0.0
-        per_child.setdefault(k[0], []).append(((s if s is not None else 0.5) + agree) / 2)
+        value = ((s if s is not None else 0.5) + agree) / 2
+        per_child.setdefault(k[0], []).append(value)
+        steps = rolls[k]
+        if key is not None and steps and steps[-1].ends:
+            solutions.append(Rollout(next(ch for ch in children if ch.id == k[0]), tuple(steps), value))
     return {node_id: sum(v) / len(v) for node_id, v in per_child.items()}
 
 

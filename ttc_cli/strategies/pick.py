@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 
 from ttc_cli.engine.base import FINISH_BUDGET, FINISH_INTERRUPTED
 from ttc_cli.events import Candidate, Final
 from ttc_cli.strategies.context import RunContext
 from ttc_cli.strategies.sampling import shown_answer
-from ttc_cli.strategies.tree import Node, Tree, candidate
+from ttc_cli.strategies.tree import Node, Rollout, Tree, candidate, rollout_candidate
 from ttc_cli.verifiers.voting import VoteTally
 
 
@@ -17,12 +18,18 @@ def _rank(c: Candidate) -> tuple[bool, float, int]:
     return (c.score is not None, c.score if c.score is not None else -math.inf, -c.index)
 
 
-def conclude(ctx: RunContext, tree: Tree, pool: list[Node], stopped: str, what: str) -> Final:
-    """The Final event: the best of `pool`'s finished paths (all of `pool` when none finished)."""
+def conclude(
+    ctx: RunContext, tree: Tree, pool: list[Node], stopped: str, what: str, rollouts: Sequence[Rollout] = ()
+) -> Final:
+    """The Final event: the best of `pool`'s finished paths and the finished `rollouts` (all of `pool`
+    when nothing finished)."""
     finished = [n for n in pool if n.final]
-    contenders = finished or [n for n in pool if n.tokens] or [n for n in tree.nodes if n.tokens]
+    contenders = finished or (
+        [] if rollouts else [n for n in pool if n.tokens] or [n for n in tree.nodes if n.tokens]
+    )
     unfinished = FINISH_INTERRUPTED if stopped == "interrupted" else FINISH_BUDGET
     cands = [candidate(n, i, ctx.choices, unfinished) for i, n in enumerate(contenders)]
+    cands += [rollout_candidate(r, len(cands) + i, ctx.choices) for i, r in enumerate(rollouts)]
     base = Final(
         answer="",
         response="",
@@ -34,7 +41,7 @@ def conclude(ctx: RunContext, tree: Tree, pool: list[Node], stopped: str, what: 
     )
     if not cands:
         return base
-    note = "" if finished else f" (no {what} finished; from partial solutions)"
+    note = "" if finished or rollouts else f" (no {what} finished; from partial solutions)"
     voters = [c for c in cands if c.answer_key is not None]
     if ctx.search.pick == "vote" and voters:
         tally = VoteTally()

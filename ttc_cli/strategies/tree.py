@@ -202,12 +202,10 @@ class Tree:
         node.eog = bool(node.tokens) and self.engine.is_eog(node.tokens[-1])
         found = extract_answer(node.path_text, self.ctx.choices) if node.path_text.strip() else None
         node.answer = found.text if found else None
-        stated = extract_answer(node.text, self.ctx.choices) if node.text.strip() else None
-        ended = node.finish == FINISH_STOP and seq.text_end is None  # end of generation, not a delimiter
-        states = stated is not None and stated.source in FINAL_SOURCES
+        ended = _ends(seq, node.text, self.ctx.choices)
         capped = node.path_tokens >= self.max_tokens
-        node.final = not node.dead and (ended or states or capped)
-        node.truncated = node.final and capped and not (ended or states)
+        node.final = not node.dead and (ended or capped)
+        node.truncated = node.final and capped and not ended
         node.status = OPEN
 
     def rollout(
@@ -241,11 +239,13 @@ class Tree:
                     toks = seq.generated
                     eog = bool(toks) and self.engine.is_eog(toks[-1])
                     text = bytes(seq.text_bytes).decode("utf-8", errors="replace")
-                    done.append(PathStep(text, tuple(toks[:-1] if eog else toks), None, seq.mean_logprob))
                     self.rollout_tokens += len(toks)
-                    used = node.path_tokens + sum(len(s.tokens) for s in done)
-                    more = seq.finish_reason == FINISH_STOP and seq.text_end is not None
-                    if more and len(done) < steps and used < self.max_tokens:
+                    used = node.path_tokens + sum(len(s.tokens) for s in done) + len(toks)
+                    whole = seq.finish_reason in (FINISH_STOP, FINISH_LENGTH)
+                    ends = whole and (_ends(seq, text, self.ctx.choices) or used >= self.max_tokens)
+                    step_toks = tuple(toks[:-1] if eog else toks)
+                    done.append(PathStep(text, step_toks, None, seq.mean_logprob, ends))
+                    if whole and not ends and len(done) < steps:
                         decoder.add(seq, self._rollout_params(node, used - node.path_tokens, temperature, r))
         finally:
             for seq in owner:
@@ -327,19 +327,53 @@ class Tree:
         return tuple(counts.items())
 
 
+def _ends(seq: KvSeq, text: str, choices: tuple[str, ...]) -> bool:
+    """The step ends the solution: generation ended (not at a step delimiter), or it states its answer."""
+    if seq.finish_reason == FINISH_STOP and seq.text_end is None:
+        return True
+    stated = extract_answer(text, choices) if text.strip() else None
+    return stated is not None and stated.source in FINAL_SOURCES
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """A rollout that reached the end of the solution: a whole answer that never joined the tree."""
+
+    node: Node  # the tree node it continued
+    steps: tuple[PathStep, ...]
+    value: float
+
+
 def candidate(
     node: Node, index: int, choices: tuple[str, ...] = (), unfinished: str = FINISH_BUDGET
 ) -> Candidate:
     """A path as a candidate solution: its text, answer, length and score."""
-    lineage = node.lineage()
-    n = sum(len(x.tokens) for x in lineage)
-    mean = sum(x.mean_logprob * len(x.tokens) for x in lineage) / n if n else 0.0
-    text = node.path_text.strip()
-    found = extract_answer(text, choices) if text else None
     if node.final:
         reason = FINISH_LENGTH if node.truncated else FINISH_STOP
     else:
         reason = node.finish if node.dead and node.finish else unfinished
+    steps = [(n.text, len(n.tokens), n.mean_logprob) for n in node.lineage()]
+    return _candidate(steps, index, choices, reason, node.value)
+
+
+def rollout_candidate(rollout: Rollout, index: int, choices: tuple[str, ...] = ()) -> Candidate:
+    """A finished rollout as a candidate: its node's path, then the rollout's steps."""
+    steps = [(n.text, len(n.tokens), n.mean_logprob) for n in rollout.node.lineage()]
+    steps += [(s.text, len(s.tokens), s.mean_logprob) for s in rollout.steps]
+    return _candidate(steps, index, choices, FINISH_STOP, rollout.value)
+
+
+def _candidate(
+    steps: list[tuple[str, int, float]],
+    index: int,
+    choices: tuple[str, ...],
+    reason: str,
+    score: float | None,
+) -> Candidate:
+    n = sum(count for _, count, _ in steps)
+    mean = sum(lp * count for _, count, lp in steps) / n if n else 0.0
+    text = "".join(t for t, _, _ in steps).strip()
+    found = extract_answer(text, choices) if text else None
     return Candidate(
         index=index,
         text=text,
@@ -348,5 +382,5 @@ def candidate(
         mean_logprob=mean,
         answer=found.text if found else None,
         answer_key=found.key if found else None,
-        score=node.value,
+        score=score,
     )

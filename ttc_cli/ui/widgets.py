@@ -77,7 +77,7 @@ def budget_bar(state: RunState, width: int = 40) -> RenderableType:
     # In the first moments the rate is noise (a few tokens over a few milliseconds), so it waits.
     rate = f"{state.tokens_per_s:,.0f}" if state.elapsed >= 0.5 else "–"
     figures = [f"{state.spent:,}/{state.budget_limit:,} tokens", f"{state.elapsed:.1f}s", f"{rate} tok/s"]
-    if state.samples:
+    if state.samples and not state.tree:  # a search counts its nodes in the tree view instead
         figures.append(f"{state.n_finished}/{state.samples} done")
 
     def build(avail: int) -> RenderableType:

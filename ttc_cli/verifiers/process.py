@@ -34,6 +34,7 @@ class PathStep:
     tokens: tuple[int, ...]  # the policy model's tokens, end-of-generation excluded
     node: int | None = None  # the tree node that holds this step; None for a rollout step
     mean_logprob: float = 0.0
+    ends: bool = False  # a rollout step that ends the solution (end of generation, stated answer, cap)
 
 
 @dataclass(frozen=True)
