@@ -108,3 +108,14 @@ def test_best_of_n_with_the_judge_scores_whole_solutions(engine):
     assert "judge" in data["selection"]
     assert all(c["score"] is None or 0.0 <= c["score"] <= 1.0 for c in data["candidates"])
     assert data["usage"]["judge_tokens"] == 3
+
+
+def test_mcts_rollouts_that_reach_an_answer_are_candidates(engine):
+    """Greedy rollouts to the end answer long before the tree does: they join the candidates."""
+    search = SearchOptions(expansions=2, step_tokens=24, rollouts=1)
+    data, _ = ask(engine, "mcts", 300, max_tokens=120, search=search)
+    finished_paths = sum(n["status"] == "finished" for n in data["tree"])
+    assert "finished rollouts" in data["selection"]
+    assert len(data["candidates"]) > finished_paths  # the rest are rollouts
+    assert all(c["answer"] is not None and c["finish_reason"] == "stop" for c in data["candidates"])
+    assert data["budget"]["spent"] <= 300
