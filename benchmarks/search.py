@@ -113,34 +113,39 @@ def _greedy_wrong(lines: list[dict[str, Any]]) -> set[str]:
 
 
 def _table(lines: list[dict[str, Any]], title: str, judge: str) -> None:
+    """One block per budget, each over the questions every row of that budget ran."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for x in lines:
         if x["judge"] in (SELF, judge):
             groups[(x["budget"], x["run"], x["judge"])].append(x)
     if not groups:
         return
-    common = set.intersection(*({x["id"] for x in g} for g in groups.values()))
-    hard = _greedy_wrong(lines) & common
-    print(f"\n{title}: {len(common)} questions run by every row ({len(hard)} harder)")
+    print(f"\n{title}")
     print(
         f"{'budget':<8} {'strategy':<10} {'judge':<34} {'accuracy':>8} {'harder':>6} {'tokens/q':>8} "
         f"{'judge prompt/q':>14} {'s/q':>6}"
     )
     order = list(RUNS)
-    for (budget, name, who), g in sorted(
-        groups.items(), key=lambda kv: (kv[0][0], order.index(kv[0][1]), kv[0][2])
-    ):
-        g = [x for x in g if x["id"] in common]
-        k = len(g)
-        if not k:
-            continue
-        on_hard = [x for x in g if x["id"] in hard]
-        hard_acc = f"{sum(x['correct'] for x in on_hard) / len(on_hard):.2f}" if on_hard else "-"
-        print(
-            f"{budget:<8} {name:<10} {who:<34} {sum(x['correct'] for x in g) / k:>8.3f} {hard_acc:>6} "
-            f"{sum(x['spent'] for x in g) / k:>8.0f} {sum(x['judge_prompt_tokens'] for x in g) / k:>14.0f} "
-            f"{sum(x['seconds'] for x in g) / k:>6.1f}"
-        )
+    greedy_wrong = _greedy_wrong(lines)
+    budgets = {b for b, _, who in groups if who == judge}
+    for budget in sorted(budgets):
+        mine = {key: g for key, g in groups.items() if key[0] == budget}
+        common = set.intersection(*({x["id"] for x in g} for g in mine.values()))
+        hard = greedy_wrong & common
+        print(f"  {budget}: {len(common)} questions run by every row ({len(hard)} harder)")
+        for (_, name, who), g in sorted(mine.items(), key=lambda kv: (order.index(kv[0][1]), kv[0][2])):
+            g = [x for x in g if x["id"] in common]
+            k = len(g)
+            if not k:
+                continue
+            on_hard = [x for x in g if x["id"] in hard]
+            hard_acc = f"{sum(x['correct'] for x in on_hard) / len(on_hard):.2f}" if on_hard else "-"
+            print(
+                f"{budget:<8} {name:<10} {who:<34} {sum(x['correct'] for x in g) / k:>8.3f} {hard_acc:>6} "
+                f"{sum(x['spent'] for x in g) / k:>8.0f} "
+                f"{sum(x['judge_prompt_tokens'] for x in g) / k:>14.0f} "
+                f"{sum(x['seconds'] for x in g) / k:>6.1f}"
+            )
 
 
 def main() -> None:
