@@ -139,6 +139,18 @@ def test_a_stop_request_ends_the_run_with_the_best_answer_so_far():
 
 
 @pytest.mark.parametrize("strategy", list(STRATEGIES))
+def test_a_stop_before_any_sample_starts_still_ends_with_a_final(strategy):
+    """Ctrl-C while the prompt is being evaluated: no sample has started, and the run must still end
+    cleanly (the CLI prints the result and exits 130) rather than fail on an empty pool."""
+    ctx = make_ctx([Script("The answer is 4.")] * 4, samples=4)
+    ctx.stop.set()
+    _, final = run(strategy, ctx)
+    assert final.stopped_because == "interrupted"
+    assert ctx.budget.spent == 0
+    assert all(c.tokens == 0 for c in final.candidates)
+
+
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
 @settings(max_examples=40, deadline=None)
 @given(
     lengths=st.lists(st.integers(0, 40), min_size=1, max_size=6),

@@ -162,6 +162,13 @@ def sample(
             engine.release(seq)
     if not stopping and not ctx.interrupted and ctx.budget.remaining <= 0:
         out.unstarted = max(0, out.target(n) - started)
+    if not out.candidates:
+        # Stopped before any sample started (Ctrl-C during the prefill): an empty candidate, so every
+        # strategy still has one to report instead of special-casing an empty pool.
+        reason = FINISH_INTERRUPTED if ctx.interrupted else FINISH_BUDGET
+        empty = Candidate(index=0, text="", tokens=0, finish_reason=reason, mean_logprob=0.0)
+        out.candidates.append(empty)
+        yield CandidateFinished(empty)
 
 
 def _finish(
