@@ -413,12 +413,14 @@ def test_the_budget_is_never_exceeded(strategy, budget):
 def test_early_stop_flags_reach_the_run():
     args = ("What is 12 + 30?", "-t", "0", "-n", "8", "--max-tokens", "60")  # 8 identical samples
     on = ask_json(*args)
-    assert on["stopped_because"] == "early-stop" and on["early_stop"]["rule"] == "beta"
-    assert on["early_stop"]["samples_finished"] == 4 and len(on["candidates"]) == 4  # P = 0.969
+    assert on["stopped_because"] == "early-stop" and on["early_stop"]["rule"] == "deepconf"
+    assert on["early_stop"]["samples_finished"] == 2 and len(on["candidates"]) == 2  # P = 0.875
+    cautious = ask_json(*args, "--stop-rule", "beta", "--confidence", "0.95")  # P = 0.969 after 4
+    assert cautious["early_stop"]["rule"] == "beta" and cautious["early_stop"]["samples_finished"] == 4
     strict = ask_json(*args, "--confidence", "0.99")
     # P stays under 0.99 until the 6th vote, but after the 5th the 3 samples left cannot change the winner
     assert strict["early_stop"]["rule"] == "decided" and strict["early_stop"]["samples_finished"] == 5
     off = ask_json(*args, "--no-early-stop")
     assert off["early_stop"] is None and len(off["candidates"]) == 8
     assert off["answer"] == on["answer"]
-    assert off["budget"]["spent"] == 8 * on["candidates"][0]["tokens"] == 2 * on["budget"]["spent"]
+    assert off["budget"]["spent"] == 8 * on["candidates"][0]["tokens"] == 4 * on["budget"]["spent"]

@@ -278,15 +278,16 @@ def ask(engine, question="What is 12 + 30?", **opts):
 
 
 def test_early_stop_fires_on_the_real_model_and_json_reports_it(engine):
-    # At temperature 0 every sample is the same chain, so the vote is unanimous: P = 0.969 after 4.
+    # At temperature 0 every sample is the same chain, so the vote is unanimous: with the defaults (2 in
+    # flight, confidence 0.7) P = 1 - 1/2^3 = 0.875 after the first 2.
     data, events = ask(engine, strategy="self-consistency", temperature=0.0, samples=16, max_tokens=120)
     stop = data["early_stop"]
     assert data["stopped_because"] == "early-stop"
-    assert stop["rule"] == "beta" and stop["samples_finished"] == 4 and stop["samples"] == 16
-    assert "P(leader is the majority) = 0.969" in stop["detail"]
+    assert stop["rule"] == "deepconf" and stop["samples_finished"] == 2 and stop["samples"] == 16
+    assert "P(leader is the majority) = 0.875 >= 0.7" in stop["detail"]
     per_sample = data["candidates"][0]["tokens"]
-    assert len(data["candidates"]) == 4 and data["budget"]["spent"] == 4 * per_sample
-    assert stop["saved_tokens"] == 12 * per_sample
+    assert len(data["candidates"]) == 2 and data["budget"]["spent"] == 2 * per_sample
+    assert stop["saved_tokens"] == 14 * per_sample
     assert sum(isinstance(e, EarlyStop) for e in events) == 1
 
 

@@ -135,7 +135,7 @@ StopRuleOpt = Annotated[
 ]
 ConfidenceOpt = Annotated[
     float | None,
-    typer.Option("--confidence", help="Probability the leading answer must reach to stop early (0.95)."),
+    typer.Option("--confidence", help="Probability the leading answer must reach to stop early (0.7)."),
 ]
 ThinkBudgetOpt = Annotated[
     int | None, typer.Option("--think-budget", help="Most tokens a thinking model may think.")

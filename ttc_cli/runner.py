@@ -25,7 +25,7 @@ from ttc_cli.strategies import Strategy, get_strategy
 from ttc_cli.strategies.context import EarlyStopping, RunContext
 from ttc_cli.strategies.search_params import SearchOptions, SearchParams, kv_needs, resolve
 from ttc_cli.verifiers.answers import question_choices
-from ttc_cli.verifiers.early_stop import RULE_BETA, RULES
+from ttc_cli.verifiers.early_stop import RULES
 from ttc_cli.verifiers.scoring import SCORERS
 
 MAX_SAMPLES = 255  # llama.cpp's 256 sequences, less the prompt's
@@ -161,10 +161,13 @@ def budget_forcing(profile: Profile, opts: AskOptions) -> Thinking | None:
 def early_stopping(profile: Profile, opts: AskOptions) -> EarlyStopping | None:
     """The early-stopping settings: the profile's, overridden by the options; None when it is off."""
     conf = profile.early_stop
-    rule = opts.stop_rule if opts.stop_rule is not None else str(conf.get("rule", RULE_BETA))
+    defaults = EarlyStopping()
+    rule = opts.stop_rule if opts.stop_rule is not None else str(conf.get("rule", defaults.rule))
     if rule not in RULES:
         raise UsageError(f"unknown stop rule '{rule}'", f"choose one of: {', '.join(RULES)}")
-    confidence = opts.confidence if opts.confidence is not None else float(conf.get("confidence", 0.95))
+    confidence = opts.confidence
+    if confidence is None:
+        confidence = float(conf.get("confidence", defaults.confidence))
     if not 0.5 < confidence <= 1:  # also rejects nan
         raise UsageError(
             f"--confidence must be above 0.5 and at most 1, got {confidence}",
@@ -173,7 +176,6 @@ def early_stopping(profile: Profile, opts: AskOptions) -> EarlyStopping | None:
     enabled = opts.early_stop if opts.early_stop is not None else bool(conf.get("enabled", True))
     if not enabled:
         return None
-    defaults = EarlyStopping()
     return EarlyStopping(
         rule=rule,
         confidence=confidence,

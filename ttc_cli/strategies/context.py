@@ -15,12 +15,12 @@ from ttc_cli.strategies.search_params import SearchParams
 class EarlyStopping:
     """How sampling strategies may stop before N (see `verifiers/early_stop.py`)."""
 
-    rule: str = "beta"  # beta | decided | deepconf
-    confidence: float = 0.95  # posterior probability the leader must reach (beta, deepconf)
-    width: int = 4  # samples decoding at once: fewer in flight means less spent when the vote settles
+    rule: str = "deepconf"  # beta | decided | deepconf
+    confidence: float = 0.70  # posterior probability the leader must reach (beta, deepconf)
+    width: int = 2  # samples decoding at once: fewer in flight means less spent when the vote settles
     warmup: int = 4  # deepconf: completed traces that set the confidence threshold
     window: int = 16  # deepconf: tokens per sliding confidence group
-    keep: float = 0.5  # deepconf: later traces must stay above the (1 - keep) quantile of the warm-up's
+    keep: float = 0.3  # deepconf: later traces must stay above the (1 - keep) quantile of the warm-up's
 
 
 @dataclass
