@@ -289,7 +289,7 @@ def test_a_bad_user_prompt(user_path: Path, content, needle):
 # ---- user overrides --------------------------------------------------------------------------------------
 def test_a_user_profile_is_merged_over_the_built_in(user_path: Path):
     write_user_file(user_path, "profiles", "default.yaml", "budgets:\n  low: {tokens: 77}\n")
-    data = ask_json(Q, "-b", "low", "--seed", "1")
+    data = ask_json(Q, "-b", "low", "--seed", "1", "--no-early-stop")  # all N run, so all N are seen
     assert data["budget"]["limit"] == 77 and data["budget"]["preset"] == "low"
     assert data["samples"] == 4 and len(data["candidates"]) == 4  # built-in low preset's samples survive
     assert 0 < data["budget"]["spent"] <= 77
