@@ -240,34 +240,26 @@ def live(args: argparse.Namespace) -> None:
 
 
 def summarize_live(path: Path, recorded: Path | None = None) -> None:
-    lines = read_jsonl(path)
+    """One row per run, over the questions it has run; with `recorded`, SC@16 on those same questions."""
     by_run: dict[str, list[dict[str, Any]]] = {}
-    for line in lines:
+    for line in read_jsonl(path):
         by_run.setdefault(line["run"], []).append(line)
-    common = set.intersection(*({x["id"] for x in v} for v in by_run.values()))
-    print(f"{len(common)} questions run by every configuration")
-    base_tokens = None
-    if recorded is not None:  # the recorded SC@16 on the same questions, as the yardstick
-        recs = [r for r in read_lines(recorded) if r["id"] in common]
-        base = [simulate(r, Rule("SC", len(r["samples"]))) for r in recs]
-        base_tokens = sum(o.tokens for o in base) / max(1, len(base))
-        acc = sum(o.correct for o in base) / max(1, len(base))
-        print(f"SC@16 recorded on {len(recs)} of them: accuracy {acc:.3f}, {base_tokens:.0f} tokens/q")
-    head = f"{'run':<16} {'accuracy':>8} {'tokens/q':>8} {'vs SC':>6} {'s/q':>6} {'samples/q':>9}"
-    print(f"{head} {'routes':>20}")
+    recs = read_lines(recorded) if recorded else []
+    sc = {r["id"]: simulate(r, Rule("SC", len(r["samples"]))) for r in recs}
+    head = f"{'run':<16} {'q':>3} {'accuracy':>8} {'SC@16':>6} {'tokens/q':>8} {'vs SC':>6} {'s/q':>6}"
+    print(f"{head} {'samples/q':>9} {'routes':>20}")
     for name, runs in by_run.items():
-        runs = [r for r in runs if r["id"] in common]
-        if not runs:
-            continue
         routes: dict[str, int] = {}
         for r in runs:
             if r["route"]:
                 routes[r["route"]["difficulty"]] = routes.get(r["route"]["difficulty"], 0) + 1
         k = len(runs)
         acc, tokens = sum(r["correct"] for r in runs) / k, sum(r["tokens"] for r in runs) / k
-        ratio = f"{tokens / base_tokens:.1%}" if base_tokens else "-"
+        base = [sc[r["id"]] for r in runs if r["id"] in sc]
+        sc_acc = f"{sum(o.correct for o in base) / k:.3f}" if len(base) == k else "-"
+        ratio = f"{tokens * k / sum(o.tokens for o in base):.1%}" if len(base) == k else "-"
         print(
-            f"{name:<16} {acc:>8.3f} {tokens:>8.0f} {ratio:>6} "
+            f"{name:<16} {k:>3} {acc:>8.3f} {sc_acc:>6} {tokens:>8.0f} {ratio:>6} "
             f"{sum(r['seconds'] for r in runs) / k:>6.1f} {sum(r['samples_run'] for r in runs) / k:>9.1f} "
             f"{' '.join(f'{a}:{b}' for a, b in sorted(routes.items())):>20}"
         )
@@ -291,7 +283,7 @@ def main() -> None:
     lv.add_argument("--out", type=Path, required=True)
     sm = sub.add_parser("summary")
     sm.add_argument("live_results", type=Path)
-    sm.add_argument("--recorded", type=Path, help="samples from record_samples.py, to compare with SC@16")
+    sm.add_argument("--recorded", type=Path, help="record_samples.py's file: SC@16 on the same q")
     args = ap.parse_args()
     if args.cmd == "replay":
         replay(args.recorded, args.span)
