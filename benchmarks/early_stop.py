@@ -169,7 +169,7 @@ def replay(path: Path, span: str | None = None) -> None:
     if span:  # e.g. "48-100": only those questions (1-based, inclusive), to check tuned rules on unseen ones
         first, _, last = span.partition("-")
         recs = recs[int(first) - 1 : int(last) if last else None]
-        print(f"questions {first}-{last or len(recs) + int(first) - 1} of {path.name}")
+        print(f"questions {span} of {path.name}")
     n = len(recs[0]["samples"])
     base = [simulate(r, Rule("base", n)) for r in recs]
     base_tokens = sum(o.tokens for o in base)
@@ -256,8 +256,12 @@ def summarize_live(path: Path, recorded: Path | None = None) -> None:
         k = len(runs)
         acc, tokens = sum(r["correct"] for r in runs) / k, sum(r["tokens"] for r in runs) / k
         base = [sc[r["id"]] for r in runs if r["id"] in sc]
-        sc_acc = f"{sum(o.correct for o in base) / k:.3f}" if len(base) == k else "-"
-        ratio = f"{tokens * k / sum(o.tokens for o in base):.1%}" if len(base) == k else "-"
+        sc_acc = ratio = "-"
+        if len(base) == k:  # every question of the run was recorded
+            sc_acc, ratio = (
+                f"{sum(o.correct for o in base) / k:.3f}",
+                f"{tokens * k / sum(o.tokens for o in base):.1%}",
+            )
         print(
             f"{name:<16} {k:>3} {acc:>8.3f} {sc_acc:>6} {tokens:>8.0f} {ratio:>6} "
             f"{sum(r['seconds'] for r in runs) / k:>6.1f} {sum(r['samples_run'] for r in runs) / k:>9.1f} "
