@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,12 +165,25 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def replay(path: Path, span: str | None = None) -> None:
+def question_span(text: str) -> tuple[int, int | None]:
+    """'48-100' or '48-' as 1-based inclusive bounds."""
+    first, dash, last = text.partition("-")
+    try:
+        lo, hi = int(first), int(last) if last else None
+    except ValueError:
+        lo = hi = 0
+    if not dash or lo < 1 or (hi is not None and hi < lo):
+        raise argparse.ArgumentTypeError(f"expected FIRST-LAST questions such as 48-100, got {text!r}")
+    return lo, hi
+
+
+def replay(path: Path, span: tuple[int, int | None] | None = None) -> None:
     recs = read_lines(path)
-    if span:  # e.g. "48-100": only those questions (1-based, inclusive), to check tuned rules on unseen ones
-        first, _, last = span.partition("-")
-        recs = recs[int(first) - 1 : int(last) if last else None]
-        print(f"questions {span} of {path.name}")
+    if span:  # only those questions, to check rules tuned on others
+        recs = recs[span[0] - 1 : span[1]]
+        print(f"questions {span[0]}-{span[1] or ''} of {path.name}")
+    if not recs:
+        sys.exit(f"error: no questions of {path} in that range")
     n = len(recs[0]["samples"])
     base = [simulate(r, Rule("base", n)) for r in recs]
     base_tokens = sum(o.tokens for o in base)
@@ -274,7 +288,13 @@ def main() -> None:
     sub = ap.add_subparsers(dest="cmd", required=True)
     rp = sub.add_parser("replay")
     rp.add_argument("recorded", type=Path)
-    rp.add_argument("--range", dest="span", help="only questions FIRST-LAST (1-based), e.g. 48-100")
+    rp.add_argument(
+        "--range",
+        dest="span",
+        type=question_span,
+        metavar="FIRST-LAST",
+        help="only questions FIRST-LAST (1-based), e.g. 48-100",
+    )
     lv = sub.add_parser("live")
     lv.add_argument("--model", "-m", default=None)
     lv.add_argument("--data", type=Path, default=DATA)
