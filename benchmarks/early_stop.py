@@ -9,6 +9,7 @@ replay  Reads samples recorded by `benchmarks/record_samples.py` (N per question
         the step it ended or was cancelled at. Every rule sees the same samples, so they compare fairly.
 live    Runs `auto` and self-consistency with `--stop-rule deepconf` for real (the engine, the runner, the
         strategies, as `ttc ask` does) on the first questions, appending one JSON line per run, resumably.
+orders  Replays the default rule, `auto` and SC@N/2 over shuffled sample orders: the spread of one replay.
 
     python benchmarks/early_stop.py replay benchmarks/results/gsm8k-qwen0.5b-sc16.jsonl
     python benchmarks/early_stop.py live --model ~/.cache/ttc-bench-models/qwen2.5-coder-0.5b-instruct.gguf \
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import random
 import sys
 import time
 from dataclasses import dataclass
@@ -201,6 +203,37 @@ def replay(path: Path, span: tuple[int, int | None] | None = None) -> None:
         )
 
 
+def reorder(path: Path, orders: int) -> None:
+    """A replay is one draw of sample order, and a rule's figures move with it: replay the rules that count
+    over `orders` seeded shuffles of each question's samples (the first is the recorded order)."""
+    recs = read_lines(path)
+    n = len(recs[0]["samples"])
+    beta70 = VoteStop("beta", 0.70)
+    chosen = [
+        Rule(f"SC@{n}, no early stop", n),
+        Rule("default: deepconf online (warmup 4, keep 0.3) + beta 0.70", 2, beta70, (4, 16, 0.3)),
+        Rule("auto (replayed), default settings", 2, beta70, (4, 16, 0.3), auto=True),
+        Rule("SC@8, no early stop", 8, samples=8),
+    ]
+    figures: dict[str, list[tuple[float, int]]] = {rule.name: [] for rule in chosen}
+    for k in range(orders):
+        rng = random.Random(k)
+        shuffled = [dict(r, samples=rng.sample(r["samples"], n) if k else r["samples"]) for r in recs]
+        for rule in chosen:
+            out = [simulate(r, rule) for r in shuffled]
+            figures[rule.name].append((sum(o.correct for o in out) / len(out), sum(o.tokens for o in out)))
+    print(f"{len(recs)} questions · {orders} orders of their {n} samples (the first is the recorded one)")
+    print(f"{'rule':<62} {'accuracy: mean':>14} {'min-max':>11} {'vs SC: mean':>11} {'max':>6}")
+    base = figures[chosen[0].name]
+    for rule in chosen:
+        accs = [a for a, _ in figures[rule.name]]
+        shares = [t / b for (_, t), (_, b) in zip(figures[rule.name], base, strict=True)]
+        print(
+            f"{rule.name:<62} {sum(accs) / orders:>14.3f} {min(accs):>5.3f}-{max(accs):.3f} "
+            f"{sum(shares) / orders:>11.1%} {max(shares):>6.1%}"
+        )
+
+
 # ---- live ------------------------------------------------------------------------------------------
 LIVE_RUNS: dict[str, dict[str, Any]] = {
     "auto": {"strategy": "auto"},
@@ -295,6 +328,9 @@ def main() -> None:
         metavar="FIRST-LAST",
         help="only questions FIRST-LAST (1-based), e.g. 48-100",
     )
+    ro = sub.add_parser("orders", help="the key rules over shuffled sample orders")
+    ro.add_argument("recorded", type=Path)
+    ro.add_argument("--orders", type=int, default=20)
     lv = sub.add_parser("live")
     lv.add_argument("--model", "-m", default=None)
     lv.add_argument("--data", type=Path, default=DATA)
@@ -311,6 +347,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.cmd == "replay":
         replay(args.recorded, args.span)
+    elif args.cmd == "orders":
+        reorder(args.recorded, args.orders)
     elif args.cmd == "live":
         live(args)
     else:
