@@ -179,13 +179,18 @@ def question_span(text: str) -> tuple[int, int | None]:
     return lo, hi
 
 
-def replay(path: Path, span: tuple[int, int | None] | None = None) -> None:
+def recorded(path: Path, span: tuple[int, int | None] | None) -> list[dict[str, Any]]:
     recs = read_lines(path)
     if span:  # only those questions, to check rules tuned on others
         recs = recs[span[0] - 1 : span[1]]
         print(f"questions {span[0]}-{span[1] or ''} of {path.name}")
     if not recs:
         sys.exit(f"error: no questions of {path} in that range")
+    return recs
+
+
+def replay(path: Path, span: tuple[int, int | None] | None = None) -> None:
+    recs = recorded(path, span)
     n = len(recs[0]["samples"])
     base = [simulate(r, Rule("base", n)) for r in recs]
     base_tokens = sum(o.tokens for o in base)
@@ -203,10 +208,12 @@ def replay(path: Path, span: tuple[int, int | None] | None = None) -> None:
         )
 
 
-def reorder(path: Path, orders: int) -> None:
+def reorder(path: Path, orders: int, span: tuple[int, int | None] | None = None) -> None:
     """A replay is one draw of sample order, and a rule's figures move with it: replay the rules that count
     over `orders` seeded shuffles of each question's samples (the first is the recorded order)."""
-    recs = read_lines(path)
+    if orders < 1:
+        sys.exit("error: --orders must be at least 1")
+    recs = recorded(path, span)
     n = len(recs[0]["samples"])
     beta70 = VoteStop("beta", 0.70)
     chosen = [
@@ -321,16 +328,17 @@ def main() -> None:
     sub = ap.add_subparsers(dest="cmd", required=True)
     rp = sub.add_parser("replay")
     rp.add_argument("recorded", type=Path)
-    rp.add_argument(
-        "--range",
-        dest="span",
-        type=question_span,
-        metavar="FIRST-LAST",
-        help="only questions FIRST-LAST (1-based), e.g. 48-100",
-    )
     ro = sub.add_parser("orders", help="the key rules over shuffled sample orders")
     ro.add_argument("recorded", type=Path)
     ro.add_argument("--orders", type=int, default=20)
+    for parser in (rp, ro):
+        parser.add_argument(
+            "--range",
+            dest="span",
+            type=question_span,
+            metavar="FIRST-LAST",
+            help="only questions FIRST-LAST (1-based), e.g. 48-100",
+        )
     lv = sub.add_parser("live")
     lv.add_argument("--model", "-m", default=None)
     lv.add_argument("--data", type=Path, default=DATA)
@@ -348,7 +356,7 @@ def main() -> None:
     if args.cmd == "replay":
         replay(args.recorded, args.span)
     elif args.cmd == "orders":
-        reorder(args.recorded, args.orders)
+        reorder(args.recorded, args.orders, args.span)
     elif args.cmd == "live":
         live(args)
     else:
