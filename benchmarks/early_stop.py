@@ -24,7 +24,7 @@ import json
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -134,9 +134,13 @@ def is_right(rec: dict[str, Any], tally: VoteTally) -> bool:
     return lead is not None and answers_equal(lead.answer, rec["gold"])
 
 
+# The shipped defaults (`EarlyStopping`, profiles/default.yaml), as replay and orders both report them.
+DEFAULTS = Rule("deepconf online (warmup 4, keep 0.3) + beta 0.70", 2, VoteStop("beta", 0.70), (4, 16, 0.3))
+
+
 def rules(n: int) -> list[Rule]:
     beta95 = VoteStop("beta", 0.95)
-    beta70 = VoteStop("beta", 0.70)
+    beta70 = DEFAULTS.vote
     return [
         Rule(f"SC@{n}, no early stop (all {n} at once)", n),
         Rule("decided (winner cannot change)", 1, VoteStop("decided", 1.0)),
@@ -155,9 +159,9 @@ def rules(n: int) -> list[Rule]:
         Rule("deepconf offline: vote among the top 50% (all run)", n, None, None, 0.5),
         Rule("SC@8, no early stop (the first 8 at once)", 8, samples=8),
         Rule("beta 0.70 *", 2, beta70),
-        Rule("deepconf online (warmup 4, keep 0.3) + beta 0.70 * (default)", 2, beta70, (4, 16, 0.3)),
+        replace(DEFAULTS, name=f"{DEFAULTS.name} * (default)"),
         Rule("deepconf online (warmup 2, keep 0.5) + beta 0.70 *", 2, beta70, (2, 16, 0.5)),
-        Rule("auto (replayed), default settings *", 2, beta70, (4, 16, 0.3), auto=True),
+        replace(DEFAULTS, name="auto (replayed), default settings *", auto=True),
         Rule("auto (replayed), beta 0.95", 4, beta95, auto=True),
     ]
 
@@ -179,7 +183,7 @@ def question_span(text: str) -> tuple[int, int | None]:
     return lo, hi
 
 
-def recorded(path: Path, span: tuple[int, int | None] | None) -> list[dict[str, Any]]:
+def load_recorded(path: Path, span: tuple[int, int | None] | None) -> list[dict[str, Any]]:
     recs = read_lines(path)
     if span:  # only those questions, to check rules tuned on others
         recs = recs[span[0] - 1 : span[1]]
@@ -190,7 +194,7 @@ def recorded(path: Path, span: tuple[int, int | None] | None) -> list[dict[str, 
 
 
 def replay(path: Path, span: tuple[int, int | None] | None = None) -> None:
-    recs = recorded(path, span)
+    recs = load_recorded(path, span)
     n = len(recs[0]["samples"])
     base = [simulate(r, Rule("base", n)) for r in recs]
     base_tokens = sum(o.tokens for o in base)
@@ -213,14 +217,13 @@ def reorder(path: Path, orders: int, span: tuple[int, int | None] | None = None)
     over `orders` seeded shuffles of each question's samples (the first is the recorded order)."""
     if orders < 1:
         sys.exit("error: --orders must be at least 1")
-    recs = recorded(path, span)
+    recs = load_recorded(path, span)
     n = len(recs[0]["samples"])
-    beta70 = VoteStop("beta", 0.70)
     chosen = [
         Rule(f"SC@{n}, no early stop", n),
-        Rule("default: deepconf online (warmup 4, keep 0.3) + beta 0.70", 2, beta70, (4, 16, 0.3)),
-        Rule("auto (replayed), default settings", 2, beta70, (4, 16, 0.3), auto=True),
-        Rule("SC@8, no early stop", 8, samples=8),
+        replace(DEFAULTS, name=f"default: {DEFAULTS.name}"),
+        replace(DEFAULTS, name="auto (replayed), default settings", auto=True),
+        Rule(f"SC@{n // 2}, no early stop", n // 2, samples=n // 2),
     ]
     figures: dict[str, list[tuple[float, int]]] = {rule.name: [] for rule in chosen}
     for k in range(orders):
