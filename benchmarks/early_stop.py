@@ -183,13 +183,20 @@ def question_span(text: str) -> tuple[int, int | None]:
     return lo, hi
 
 
+def at_least_one(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def load_recorded(path: Path, span: tuple[int, int | None] | None) -> list[dict[str, Any]]:
     recs = read_lines(path)
     if span:  # only those questions, to check rules tuned on others
         recs = recs[span[0] - 1 : span[1]]
         print(f"questions {span[0]}-{span[1] or ''} of {path.name}")
     if not recs:
-        sys.exit(f"error: no questions of {path} in that range")
+        print(f"error: no questions of {path} in that range", file=sys.stderr)
+        sys.exit(2)
     return recs
 
 
@@ -215,8 +222,6 @@ def replay(path: Path, span: tuple[int, int | None] | None = None) -> None:
 def reorder(path: Path, orders: int, span: tuple[int, int | None] | None = None) -> None:
     """A replay is one draw of sample order, and a rule's figures move with it: replay the rules that count
     over `orders` seeded shuffles of each question's samples (the first is the recorded order)."""
-    if orders < 1:
-        sys.exit("error: --orders must be at least 1")
     recs = load_recorded(path, span)
     n = len(recs[0]["samples"])
     chosen = [
@@ -333,7 +338,7 @@ def main() -> None:
     rp.add_argument("recorded", type=Path)
     ro = sub.add_parser("orders", help="the key rules over shuffled sample orders")
     ro.add_argument("recorded", type=Path)
-    ro.add_argument("--orders", type=int, default=20)
+    ro.add_argument("--orders", type=at_least_one, default=20)
     for parser in (rp, ro):
         parser.add_argument(
             "--range",
