@@ -12,6 +12,18 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+MODEL_MODULES = {"test_cli", "test_compare", "test_terminal", "test_search_real"}  # all load the model
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that run the real engine, so CI can run them again with other kernels
+    (`TTC_EXTRA_BUFTS=0 python -m pytest -m model`)."""
+    for item in items:
+        module = getattr(item, "module", None)
+        if "engine" in getattr(item, "fixturenames", ()) or getattr(module, "__name__", "") in MODEL_MODULES:
+            item.add_marker(pytest.mark.model)
+
+
 @pytest.fixture(autouse=True)
 def user_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No test reads or writes the real ~/.config/ttc."""
@@ -39,6 +51,27 @@ def engine(cache_path: Path):
     eng = LlamaEngine(default_model_path(), n_ctx=8192, n_seq_max=64)
     yield eng
     eng.close()
+
+
+# Grammars that force what a real-model test needs the model to write, whatever the host's kernels make of
+# its free text (AVX2 and AVX-512/AMX hosts write different greedy text): tests assert mechanisms.
+ANSWER_42 = 'root ::= "12 + 30 = 42. The answer is 42."'  # every sample the same parseable answer
+ENDLESS = "root ::= [a-z ] root"  # never complete, so never an end token: only a cap, the budget or Ctrl-C
+
+
+def write_prompt(user_path: Path, name: str, grammar: str, **fields: str) -> str:
+    """A user task prompt `name` whose replies must follow `grammar`; returns the name for --task."""
+    import yaml
+
+    folder = user_path / "prompts"
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {"system": "Answer briefly.", "template": "{question}", **fields, "grammar": grammar}
+    (folder / f"{name}.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    return name
+
+
+def eos_token(engine) -> int:
+    return engine.tokenize("<|im_end|>", special=True)[0]
 
 
 def run_ttc(*args: str, stdin: str | None = None, env: dict[str, str] | None = None, timeout: float = 300):

@@ -4,6 +4,10 @@ Tokens are bytes (0-255) plus one end-of-generation token. Candidate i (seed bas
 i (cycling), one byte per step, then ends; its logit row puts `confidence` on the byte it is about to type,
 so log-probabilities, and hence scores and vote weights, are controlled by the test. It runs through the
 real `Engine`/`Decoder` code, so budget charging and finish reasons are the production ones.
+
+It also keeps llama.cpp's account of a unified KV cache: every evaluated token takes a cell, a fork's
+copy shares its parent's cells, and a cell is free once no sequence holds it. `reserve` sets the capacity
+and a decode past it fails as llama.cpp's does, so a test can check that `prepare` reserved enough.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ttc_cli.engine.base import Engine, EvalItem, SamplingParams, Sequence
+from ttc_cli.engine.base import Engine, EngineError, EvalItem, SamplingParams, Sequence
 
 EOG = 256
 VOCAB = 257
@@ -47,16 +51,25 @@ class FakeEngine(Engine):
         self.trims: list[tuple[int, int]] = []
         self._by_slot: dict[int, Sequence] = {}
         self._last: list[EvalItem] = []
+        self.capacity: int | None = None  # cells reserved; None: unlimited
+        self._cells: dict[int, dict[int, int]] = {}  # slot -> position -> cell id
+        self._refs: dict[int, int] = {}  # cell id -> sequences holding it
+        self._next_cell = 0
+        self.peak_cells = 0
 
-    def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
+    def tokenize(self, text: str, *, add_special: bool = False, special: bool = False) -> list[int]:
         return list(text.encode())
 
     def chat_tokens(self, messages: list[dict[str, str]]) -> list[int]:
         return self.tokenize("\n".join(m["content"] for m in messages))
 
-    def reserve(self, n_ctx: int, n_seq: int) -> None:
+    def reserve(self, n_ctx: int, n_seq: int, cap: int | None = None) -> None:
+        self.capacity = n_ctx
         if n_seq > self.n_seq_max:
             self._reset_slots(n_seq)
+
+    def close(self) -> None:
+        pass
 
     def is_eog(self, token: int) -> bool:
         return token == EOG
@@ -77,6 +90,23 @@ class FakeEngine(Engine):
     def _eval(self, items: Seq[EvalItem]) -> None:
         self._last = list(items)
         self.evals.append(self._last)
+        for slot, _, pos, _ in items:
+            self._unref(slot, [pos])
+            self._cells.setdefault(slot, {})[pos] = self._next_cell
+            self._refs[self._next_cell] = 1
+            self._next_cell += 1
+        self.peak_cells = max(self.peak_cells, len(self._refs))
+        if self.capacity is not None and len(self._refs) > self.capacity:
+            raise EngineError(f"the KV cache ({self.capacity} cells) is full")
+
+    def _unref(self, slot: int, positions) -> None:  # type: ignore[no-untyped-def]
+        held = self._cells.get(slot, {})
+        for pos in list(positions):
+            cell = held.pop(pos, None)
+            if cell is not None:
+                self._refs[cell] -= 1
+                if not self._refs[cell]:
+                    del self._refs[cell]
 
     def _logits(self, n_outputs: int) -> np.ndarray:
         rows = np.zeros((n_outputs, VOCAB), dtype=np.float32)
@@ -99,10 +129,20 @@ class FakeEngine(Engine):
         pass
 
     def _copy_cells(self, src: int, dst: int, n: int) -> None:
-        pass
+        for pos, cell in self._cells.get(src, {}).items():
+            if pos < n:
+                self._unref(dst, [pos])
+                self._cells.setdefault(dst, {})[pos] = cell
+                self._refs[cell] += 1
 
     def _drop_cells(self, slot: int) -> None:
         self._by_slot.pop(slot, None)
+        self._unref(slot, list(self._cells.get(slot, {})))
 
     def _trim_cells(self, slot: int, keep: int) -> None:
         self.trims.append((slot, keep))
+        self._unref(slot, [pos for pos in self._cells.get(slot, {}) if pos >= keep])
+
+    @property
+    def cells_in_use(self) -> int:
+        return len(self._refs)

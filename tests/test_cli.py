@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_ttc
+from conftest import ANSWER_42, ENDLESS, ROOT, run_ttc, write_prompt
 
 from ttc_cli.strategies import STRATEGIES as REGISTRY
 
@@ -353,8 +353,9 @@ def test_help_imports_neither_llama_cpp_nor_numpy():
 
 
 # ---- Ctrl-C ----------------------------------------------------------------------------------------------
-def test_ctrl_c_stops_within_seconds_with_the_answer_so_far():
+def test_ctrl_c_stops_within_seconds_with_the_answer_so_far(user_path: Path):
     question = "Write a long story about a dragon."
+    endless = write_prompt(user_path, "endless", ENDLESS)  # no sample can end before the signal
     options = [
         "-s",
         "self-consistency",
@@ -367,6 +368,8 @@ def test_ctrl_c_stops_within_seconds_with_the_answer_so_far():
         "--json",
         "--seed",
         "2",
+        "--task",
+        endless,
     ]
     argv = [sys.executable, "-m", "ttc_cli", "ask", question, *options]
     proc = subprocess.Popen(
@@ -410,8 +413,9 @@ def test_the_budget_is_never_exceeded(strategy, budget):
 
 
 # ---- early stopping from the command line -------------------------------------------------------------
-def test_early_stop_flags_reach_the_run():
-    args = ("What is 12 + 30?", "-t", "0", "-n", "8", "--max-tokens", "60")  # 8 identical samples
+def test_early_stop_flags_reach_the_run(user_path: Path):
+    forced = write_prompt(user_path, "forced", ANSWER_42)
+    args = ("What is 12 + 30?", "-t", "0", "-n", "8", "--max-tokens", "60", "--task", forced)  # 8 alike
     on = ask_json(*args)
     assert on["stopped_because"] == "early-stop" and on["early_stop"]["rule"] == "deepconf"
     assert on["early_stop"]["samples_finished"] == 2 and len(on["candidates"]) == 2  # P = 0.875

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from conftest import ROOT, run_ttc
+from conftest import ENDLESS, ROOT, run_ttc, write_prompt
 
 from ttc_cli.engine.model_file import default_model_path
 from ttc_cli.strategies import STRATEGIES
@@ -52,10 +52,12 @@ def test_compare_checks_every_input_before_running_anything():
     assert "model file not found: /no/such.gguf" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_ctrl_c_in_compare_keeps_the_runs_so_far():
+def test_ctrl_c_in_compare_keeps_the_runs_so_far(user_path):
+    endless = write_prompt(user_path, "endless", ENDLESS)  # the first run cannot end before the signal
     proc = subprocess.Popen(
         [sys.executable, "-m", "ttc_cli", "compare", "Write a long story about a dragon.", "-s", "greedy",
-         "-s", "self-consistency", "-n", "4", "--max-tokens", "3000", "-b", "12000", "--json", "--seed", "2"],
+         "-s", "self-consistency", "-n", "4", "--max-tokens", "3000", "-b", "12000", "--json", "--seed", "2",
+         "--task", endless],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )  # fmt: skip
     time.sleep(5)
@@ -64,5 +66,5 @@ def test_ctrl_c_in_compare_keeps_the_runs_so_far():
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "Traceback" not in err
     runs = json.loads(out)
-    assert 1 <= len(runs) <= 2 and runs[-1]["stopped_because"] == "interrupted"
+    assert len(runs) == 1 and runs[0]["strategy"] == "greedy" and runs[0]["stopped_because"] == "interrupted"
     assert all(r["budget"]["spent"] <= 12000 for r in runs)

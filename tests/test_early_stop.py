@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import ANSWER_42, eos_token, write_prompt
 from fake_engine import Script
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -267,20 +268,31 @@ def test_auto_spends_up_to_n_when_no_two_probe_samples_agree():
 
 
 # ---- the real model ---------------------------------------------------------------------------------
-def ask(engine, question="What is 12 + 30?", **opts):
+def ask(engine, question="What is 12 + 30?", sampling: dict | None = None, **opts):
+    from dataclasses import replace
+
     from ttc_cli.runner import AskOptions, execute, plan, prepare
 
     p = plan(question, AskOptions(**opts))
     ctx = prepare(p, engine)
+    ctx.sampling = replace(ctx.sampling, **(sampling or {}))
     events: list = []
     result = execute(p, ctx, events.append)
     return result.to_json(), events
 
 
-def test_early_stop_fires_on_the_real_model_and_json_reports_it(engine):
-    # At temperature 0 every sample is the same chain, so the vote is unanimous: with the defaults (2 in
+@pytest.fixture
+def forced(user_path) -> str:
+    """A task whose grammar makes every sample the same parseable answer, on any host's kernels."""
+    return write_prompt(user_path, "forced", ANSWER_42)
+
+
+def test_early_stop_fires_on_the_real_model_and_json_reports_it(engine, forced):
+    # Every sample is the same greedy chain stating 42, so the vote is unanimous: with the defaults (2 in
     # flight, confidence 0.7) P = 1 - 1/2^3 = 0.875 after the first 2.
-    data, events = ask(engine, strategy="self-consistency", temperature=0.0, samples=16, max_tokens=120)
+    data, events = ask(
+        engine, task=forced, strategy="self-consistency", temperature=0.0, samples=16, max_tokens=120
+    )
     stop = data["early_stop"]
     assert data["stopped_because"] == "early-stop"
     assert stop["rule"] == "deepconf" and stop["samples_finished"] == 2 and stop["samples"] == 16
@@ -291,23 +303,27 @@ def test_early_stop_fires_on_the_real_model_and_json_reports_it(engine):
     assert sum(isinstance(e, EarlyStop) for e in events) == 1
 
 
-def test_no_early_stop_runs_all_n_on_the_real_model(engine):
+def test_no_early_stop_runs_all_n_on_the_real_model(engine, forced):
     data, events = ask(
-        engine, strategy="self-consistency", temperature=0.0, samples=16, max_tokens=120, early_stop=False
+        engine, task=forced, strategy="self-consistency", samples=16, max_tokens=120, early_stop=False
     )
     assert data["stopped_because"] == "completed" and data["early_stop"] is None
     assert len(data["candidates"]) == 16 and not any(isinstance(e, EarlyStop) for e in events)
-    assert data["votes"][0]["count"] == 16
+    assert data["votes"][0]["count"] == 16 and data["answer"] == "42"
 
 
 def test_deepconf_cancels_traces_live_on_the_real_model(engine, user_path):
     profile = user_path / "profiles" / "default.yaml"  # merged over the built-in default
     profile.parent.mkdir(parents=True, exist_ok=True)
-    # Later traces must stay above the best of the four warm-up traces' weakest windows: many will not.
+    # Later traces must stay above the best of the four warm-up traces' weakest windows. This needs no
+    # particular text: with the end token banned every trace runs 60 tokens, and a later trace's weakest
+    # window beats the best of four exchangeable ones with probability 1/5, so all 8 later traces do
+    # about once in 400,000 runs.
     profile.write_text("early_stop: {warmup: 4, window: 8, keep: 0.01, width: 4}\n")
     data, events = ask(
         engine,
         question="Explain why the sky is blue.",
+        sampling={"logit_bias": ((eos_token(engine), float("-inf")),)},
         strategy="self-consistency",
         stop_rule="deepconf",
         samples=12,
@@ -322,3 +338,15 @@ def test_deepconf_cancels_traces_live_on_the_real_model(engine, user_path):
         assert by_index[e.index]["finish_reason"] == "cancelled"
         assert by_index[e.index]["tokens"] == e.tokens >= 8
     assert data["budget"]["spent"] == sum(c["tokens"] for c in data["candidates"])
+
+
+def test_a_filtered_vote_runs_every_sample_and_refuses_an_explicit_early_stop():
+    """The filtered vote keeps the most confident half of all N traces: a stop decided on the full tally
+    could disagree with it, so the two never run together."""
+    from ttc_cli.errors import UsageError
+    from ttc_cli.runner import AskOptions, plan
+
+    assert plan("What is 2 + 2?", AskOptions(vote="filtered")).early is None
+    assert plan("What is 2 + 2?", AskOptions(vote="majority")).early is not None
+    with pytest.raises(UsageError, match="--vote filtered .* --early-stop"):
+        plan("What is 2 + 2?", AskOptions(vote="filtered", early_stop=True))

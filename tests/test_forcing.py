@@ -4,6 +4,7 @@ the mechanism on the real model with a prompt that opens a thinking block."""
 from __future__ import annotations
 
 import pytest
+from conftest import eos_token
 from fake_engine import Script
 from test_strategies import make_ctx, run
 
@@ -98,32 +99,36 @@ def think_prompt(user_path):
     return "think"
 
 
-def ask_real(engine, **opts):
+def ask_real(engine, sampling: dict | None = None, **opts):
+    from dataclasses import replace
+
     from ttc_cli.runner import AskOptions, execute, plan, prepare
 
     p = plan("What is 17 + 25?", AskOptions(strategy="greedy", max_tokens=80, **opts))
     ctx = prepare(p, engine)
+    ctx.sampling = replace(ctx.sampling, **(sampling or {}))
     events: list = []
     data = execute(p, ctx, events.append).to_json()
     return data, events
 
 
 def test_think_budget_on_the_real_model(engine, think_prompt):
-    data, events = ask_real(engine, task=think_prompt, think_budget=12)
+    # Only letters and no end token: the model cannot close its thinking by itself, so the cap must.
+    never_closes = {"grammar": "root ::= [a-z ] root", "logit_bias": ((eos_token(engine), float("-inf")),)}
+    data, events = ask_real(engine, never_closes, task=think_prompt, think_budget=12)
     c = data["candidates"][0]
     assert c["forced"] == [{"action": "end", "thinking_tokens": 12}]
     assert "</think>\n\nThe answer is" in c["text"]
-    assert data["budget"]["spent"] == c["tokens"] <= 80
+    assert data["budget"]["spent"] == c["tokens"] == 80
     assert any(isinstance(e, ThinkingForced) and e.action == "end" for e in events)
 
 
-def test_min_think_on_the_real_model(engine, think_prompt, user_path):
-    # A closing "tag" the model writes early on its own (a blank line) makes the suppression observable.
-    (user_path / "profiles").mkdir(parents=True, exist_ok=True)
-    (user_path / "profiles" / "default.yaml").write_text('thinking: {close: "\\n\\n"}\n')
-    data, _ = ask_real(engine, task=think_prompt, min_think=40)
+def test_min_think_on_the_real_model(engine, think_prompt):
+    # The end token is made the most likely one everywhere, so the model tries to stop after every token:
+    # each try is cut from the sequence and its KV cache and answered with "Wait", until 12 thinking tokens.
+    always_ends = {"logit_bias": ((eos_token(engine), 100.0),)}
+    data, _ = ask_real(engine, always_ends, task=think_prompt, min_think=12)
     c = data["candidates"][0]
-    waits = [f for f in c["forced"] if f["action"] == "wait"]
-    assert waits and all(f["thinking_tokens"] < 40 for f in waits)
-    assert c["text"].count("Wait") >= len(waits) and "\n\n" not in c["text"].split("Wait")[0]
-    assert data["budget"]["spent"] == c["tokens"]
+    assert c["forced"] == [{"action": "wait", "thinking_tokens": t} for t in range(1, 12)]
+    assert c["text"] == "Wait" * 11 and c["finish_reason"] == "stop"
+    assert data["budget"]["spent"] == c["tokens"] == 12  # the cut end tokens were sampled: charged

@@ -85,5 +85,30 @@ def test_a_seeded_run_is_reproducible(engine):
 
 def test_greedy_answers_a_simple_sum(engine):
     result, _ = ask(engine, "What is 12 + 30?", strategy="greedy", budget="200", seed=0)
-    assert result.final.candidates[0].finish_reason == "stop"
-    assert result.final.answer.strip()  # the 135M model is not reliable at arithmetic; it must answer
+    c = result.final.candidates[0]
+    assert c.finish_reason in {"stop", "length"} and c.tokens == result.budget.spent
+    # What the 135M model writes differs by host; whatever it is, the answer shown is the one it states.
+    assert result.final.answer == (c.answer if c.answer is not None else c.text) and result.final.answer
+
+
+def test_ask_closes_its_engines_even_when_the_run_fails(monkeypatch):
+    """The model and the judge model are freed whatever ends the run (an error, Ctrl-C)."""
+    from fake_engine import FakeEngine, Script
+
+    import ttc_cli.cli as cli
+    import ttc_cli.runner as runner
+
+    engines = [FakeEngine([Script("The answer is 4.")]) for _ in range(2)]
+    closed: list[FakeEngine] = []
+    for e in engines:
+        monkeypatch.setattr(e, "close", lambda e=e: closed.append(e), raising=False)
+    monkeypatch.setattr(cli, "load_engine", lambda *a, **k: (engines[0], 0.0))
+    monkeypatch.setattr(cli, "_load_verifier", lambda *a, **k: engines[1])
+
+    def broken(*a, **k):
+        raise RuntimeError("a bug mid-run")
+
+    monkeypatch.setattr(runner, "execute", broken)
+    with pytest.raises(RuntimeError, match="a bug mid-run"):
+        cli.main(["ask", "What is 2 + 2?", "--no-live", "-q"])
+    assert closed == [engines[0], engines[1]]

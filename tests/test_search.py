@@ -12,7 +12,7 @@ from ttc_cli.engine.base import SamplingParams
 from ttc_cli.events import Final, NodeCreated, NodePruned, NodeScored, NodeStep
 from ttc_cli.strategies import STRATEGIES
 from ttc_cli.strategies.context import RunContext
-from ttc_cli.strategies.search_params import SearchParams, kv_needs
+from ttc_cli.strategies.search_params import SearchParams
 from ttc_cli.verifiers import process
 from ttc_cli.verifiers.process import Path, PathStep, aggregate
 
@@ -149,9 +149,10 @@ def test_a_long_search_recycles_sequences_within_what_prepare_reserves(words):
         if not steps[k]:
             steps[k] = [f"s{k.count(chr(10)) // 2}a.\n\n", f"s{k.count(chr(10)) // 2}b.\n\n"]
     words({"a.": 0.9, "b.": 0.5})
-    p = SearchParams(width=3, expansions=3)
-    _, seqs = kv_needs("beam", p, prompt=2, judge=0, max_tokens=10_000, budget=10_000)
-    ctx = make_ctx(steps, n_seq_max=seqs, max_tokens=10_000, budget=10_000, width=3, expansions=3)
+    ctx = make_ctx(steps, n_seq_max=1, max_tokens=10_000, budget=10_000, width=3, expansions=3)
+    need = STRATEGIES["beam"].needs(ctx)
+    ctx.engine.reserve(need.cells, need.sequences)  # exactly what `prepare` asks for: cells and sequences
+    seqs = need.sequences
     _, final = run("beam", ctx)
     assert len(final.tree) > 3 * seqs
     assert len(ctx.engine._free_slots) == seqs  # everything released at the end
@@ -207,6 +208,79 @@ def test_uct_picks_an_unvisited_child_first_then_balances_value_and_visits():
     assert uct_pick([a, b], 10, 5.0) is b  # much exploration: the less visited
 
 
+class _CountingChildren(list):
+    """A children list that counts how many children are looked at."""
+
+    seen = 0
+
+    def __iter__(self):
+        _CountingChildren.seen += len(self)
+        return super().__iter__()
+
+
+def test_mcts_selection_looks_only_at_the_children_along_its_path():
+    """Selecting a leaf in a tree of 2**9 - 1 nodes looks at the children of the 8 nodes on the path, not
+    at every node below them (which made each round quadratic in the tree's size)."""
+    from ttc_cli.strategies.mcts import select
+    from ttc_cli.strategies.tree import Node
+
+    nodes = [Node(0, None, visits=1)]
+    frontier = nodes[:]
+    for _ in range(8):
+        nxt = []
+        for parent in frontier:
+            parent.children = _CountingChildren()
+            for _ in range(2):
+                child = Node(len(nodes), parent, parent.depth + 1, visits=1, total=0.5, seq=object())
+                parent.children.append(child)
+                nodes.append(child)
+                nxt.append(child)
+        frontier = nxt
+    _CountingChildren.seen = 0
+    leaf = select(nodes[0], 1.0)
+    assert leaf is not None and leaf.depth == 8
+    assert _CountingChildren.seen <= 4 * 8 * 2
+
+
+def test_mcts_keeps_which_subtrees_are_exhausted_up_to_date(words):
+    """The incremental flag agrees with its definition (a leaf that cannot grow; a node whose children all
+    are) at the end of a run that finished, closed and pruned nodes."""
+    from ttc_cli.strategies.tree import Node
+
+    def exhausted(node: Node) -> bool:
+        if node.children:
+            return all(exhausted(ch) for ch in node.children)
+        return node.final or node.dead or node.seq is None
+
+    steps = {
+        "": ["a.\n\n", "b.\n\n", "c.\n\n"],
+        "a.\n\n": ["The answer is 1.", "aa.\n\n"],
+        "b.\n\n": ["The answer is 2."],
+    }
+    words({"a": 0.9, "b": 0.6}, default=0.5)
+    ctx = make_ctx(steps, expansions=2, rollouts=0, exploration=0.5, budget=400)
+    seen: list = []
+    import ttc_cli.strategies.mcts as mcts
+
+    real_select = mcts.select
+
+    def checked_select(root, c):
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            assert node.exhausted == exhausted(node), node.id
+            stack += node.children
+        seen.append(root)
+        return real_select(root, c)
+
+    mcts.select = checked_select
+    try:
+        run("mcts", ctx)
+    finally:
+        mcts.select = real_select
+    assert len(seen) > 3
+
+
 def test_mcts_expands_the_more_valuable_branch_and_finishes(words):
     steps = {
         "": ["good start.\n\n", "bad start.\n\n"],
@@ -252,9 +326,10 @@ def test_mcts_closes_extra_leaves_so_sequences_stay_bounded(words, monkeypatch):
             nxt += [path + o for o in steps[path]]
         frontier = nxt[:30]
     words({}, default=0.5)
-    p = SearchParams(expansions=3, rollouts=0, width=1)
-    _, seqs = kv_needs("mcts", p, prompt=2, judge=0, max_tokens=10_000, budget=3000)
-    ctx = make_ctx(steps, n_seq_max=seqs, budget=3000, max_tokens=10_000, expansions=3, rollouts=0)
+    ctx = make_ctx(steps, n_seq_max=1, budget=3000, max_tokens=10_000, expansions=3, rollouts=0)
+    need = STRATEGIES["mcts"].needs(ctx)
+    ctx.engine.reserve(need.cells, need.sequences)
+    seqs = need.sequences
     _, final = run("mcts", ctx)
     assert len(final.tree) > seqs
     assert len(ctx.engine._free_slots) == seqs

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
+from conftest import eos_token
 
 from ttc_cli.budget import TokenBudget
 from ttc_cli.events import Final, NodeCreated
@@ -15,9 +18,18 @@ QUESTION = "Tom has 3 apples and buys 4 more. How many apples does he have?"
 SMALL = SearchOptions(width=2, expansions=2, step_tokens=24, lookahead=1, rollouts=1, refine_rounds=1)
 
 
-def ask(engine, strategy: str, budget: int, verifier_engine=None, search: SearchOptions = SMALL, **opts):
+def ask(
+    engine,
+    strategy: str,
+    budget: int,
+    verifier_engine=None,
+    search: SearchOptions = SMALL,
+    sampling: dict | None = None,
+    **opts,
+):
     p = plan(QUESTION, AskOptions(strategy=strategy, budget=str(budget), seed=3, search=search, **opts))
     ctx = prepare(p, engine, verifier_engine)
+    ctx.sampling = replace(ctx.sampling, **(sampling or {}))
     events: list = []
     result = execute(p, ctx, events.append)
     return result.to_json(), events
@@ -47,9 +59,11 @@ def test_a_search_keeps_its_budget_and_reports_its_tree(engine, strategy):
 def test_children_fork_their_parents_cache_instead_of_reevaluating_the_path(engine):
     """prompt_eval_tokens stays within 5% of prompt + unique tree tokens + judge prompts; a search that
     re-evaluated each node's path (for its steps or its judgement) would cost several times more."""
-    data, _ = ask(
-        engine, "beam", 300, max_tokens=120, search=SearchOptions(width=2, expansions=2, step_tokens=32)
-    )
+    # Steps of lower-case letters with no end token can only end at the 32-token cap, never with an
+    # answer, so the search runs several rounds on any host.
+    no_answers = {"grammar": "root ::= [a-z ] root", "logit_bias": ((eos_token(engine), float("-inf")),)}
+    search = SearchOptions(width=2, expansions=2, step_tokens=32)
+    data, _ = ask(engine, "beam", 300, max_tokens=120, search=search, sampling=no_answers)
     u = data["usage"]
     evaluated = u["prompt_eval_tokens"]
     assert evaluated <= 1.05 * (u["prompt_tokens"] + u["tree_tokens"] + u["judge_prompt_tokens"])
@@ -87,7 +101,9 @@ def test_a_separate_verifier_model_is_charged_to_the_same_budget(engine):
     u = data["usage"]
     assert data["budget"]["spent"] == u["tree_tokens"] + u["judge_tokens"] <= 120
     assert u["judge_tokens"] > 0
-    assert u["generated_tokens"] == u["tree_tokens"]  # the policy engine generated only the steps
+    # Every charged token is in usage, the second model's included.
+    assert u["generated_tokens"] == data["budget"]["spent"]
+    assert u["prompt_eval_tokens"] >= u["prompt_tokens"] + u["judge_prompt_tokens"] - 1
 
 
 def test_best_of_n_with_the_judge_scores_whole_solutions(engine):
@@ -111,11 +127,35 @@ def test_best_of_n_with_the_judge_scores_whole_solutions(engine):
 
 
 def test_mcts_rollouts_that_reach_an_answer_are_candidates(engine):
-    """Greedy rollouts to the end answer long before the tree does: they join the candidates."""
+    """Whatever the model writes on this host, a candidate is a finished path or a rollout that reached an
+    answer, and the selection says which. (The exact behaviour is `test_search.py`'s scripted
+    `test_an_mcts_rollout_that_reaches_an_answer_is_a_candidate`.)"""
     search = SearchOptions(expansions=2, step_tokens=24, rollouts=1)
     data, _ = ask(engine, "mcts", 300, max_tokens=120, search=search)
     finished_paths = sum(n["status"] == "finished" for n in data["tree"])
-    assert "finished rollouts" in data["selection"]
-    assert len(data["candidates"]) > finished_paths  # the rest are rollouts
-    assert all(c["answer"] is not None and c["finish_reason"] == "stop" for c in data["candidates"])
-    assert data["budget"]["spent"] <= 300
+    rollouts = data["candidates"][finished_paths:] if finished_paths else data["candidates"]
+    if "finished rollouts" in data["selection"]:
+        assert rollouts and all(c["answer"] is not None and c["finish_reason"] == "stop" for c in rollouts)
+    u = data["usage"]
+    assert data["budget"]["spent"] == u["tree_tokens"] + u["rollout_tokens"] + u["judge_tokens"] <= 300
+    assert u["rollout_tokens"] > 0
+
+
+def test_refine_sizes_the_cache_from_the_users_own_long_prompts(user_path):
+    """A user's refine prompts are part of the conversation the cache must hold: sized from their real
+    tokens, a long critique request fits instead of filling the cache mid-run."""
+    from ttc_cli.engine.llama import LlamaEngine
+    from ttc_cli.engine.model_file import default_model_path
+
+    prompts = user_path / "prompts"
+    prompts.mkdir(parents=True, exist_ok=True)
+    long_request = "Check every step of your solution very carefully, one at a time. " * 60
+    (prompts / "refine.yaml").write_text(f"critique: '{long_request} List any errors.'\n")
+    engine = LlamaEngine(default_model_path(), n_ctx=256, n_seq_max=2)  # sized by this run alone
+    try:
+        search = SearchOptions(refine_rounds=1, step_tokens=24)
+        data, _ = ask(engine, "refine", 200, max_tokens=60, search=search)
+    finally:
+        engine.close()
+    assert data["budget"]["spent"] <= 200
+    assert data["usage"]["prompt_eval_tokens"] > 600  # the long request was evaluated

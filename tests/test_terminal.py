@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, write_prompt
 
 pytestmark = pytest.mark.skipif(
     shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)"
@@ -48,6 +48,8 @@ def run_in_tmux(tmp_path: Path, extra_env: dict[str, str]) -> tuple[list[str], s
     cmd = (
         f"{shlex.quote(sys.executable)} -m ttc_cli ask {shlex.quote(question)} -b 1500 -n 6 --seed 4 > {out}"
     )
+    # Free text of some length, then an answer every host's kernels agree on: the tally has a leader.
+    write_prompt(tmp_path / "user", "math", 'root ::= [a-z ]{40,90} ". The answer is 7."')
     env = {"TTC_USER_PATH": str(tmp_path / "user"), "TERM": "xterm-256color", **extra_env}
     pane = Pane(cmd, env)
     frames: list[str] = []

@@ -38,3 +38,22 @@ class TokenBudget:
 
     def to_json(self) -> dict[str, object]:
         return {"limit": self.limit, "spent": self.spent, "preset": self.preset}
+
+
+@dataclass
+class BudgetSlice(TokenBudget):
+    """At most `limit` tokens of `parent`: spending here spends the parent too."""
+
+    parent: TokenBudget | None = None
+
+    @property
+    def remaining(self) -> int:
+        own = self.limit - self.spent
+        return own if self.parent is None else min(own, self.parent.remaining)
+
+    def take(self, n: int = 1) -> int:
+        granted = max(0, min(n, self.remaining))
+        self.spent += granted
+        if self.parent is not None:
+            self.parent.take(granted)
+        return granted

@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, closing, contextmanager, nullcontext
 from dataclasses import replace
 from typing import Annotated, Any
 
@@ -277,19 +277,23 @@ def ask(
         search=search,
     )
     the_plan = plan(_read_question(question), opts)
-    judge_engine = _load_verifier(verifier_model, gpu_layers, threads, verbose)
-    engine, load_s = load_engine(model, gpu_layers, threads, verbose)
-    run_ctx = prepare(the_plan, engine, judge_engine)
+    with ExitStack() as engines:
+        judge_engine = _load_verifier(verifier_model, gpu_layers, threads, verbose)
+        if judge_engine is not None:
+            engines.callback(judge_engine.close)
+        engine, load_s = load_engine(model, gpu_layers, threads, verbose)
+        engines.callback(engine.close)
+        run_ctx = prepare(the_plan, engine, judge_engine)
 
-    console = _stderr_console(quiet)
-    with _first_ctrl_c_stops(run_ctx.stop):
-        if console is not None and not no_live:
-            from ttc_cli.ui.live import LiveView
+        console = _stderr_console(quiet)
+        with _first_ctrl_c_stops(run_ctx.stop):
+            if console is not None and not no_live:
+                from ttc_cli.ui.live import LiveView
 
-            with LiveView(console, _new_state(the_plan, engine)) as view:
-                result = execute(the_plan, run_ctx, view, load_s=load_s)
-        else:
-            result = execute(the_plan, run_ctx, load_s=load_s)
+                with LiveView(console, _new_state(the_plan, engine)) as view:
+                    result = execute(the_plan, run_ctx, view, load_s=load_s)
+            else:
+                result = execute(the_plan, run_ctx, load_s=load_s)
 
     data = result.to_json()
     if as_json:
@@ -396,29 +400,31 @@ def compare(
     plans = [plan(text, replace(base, strategy=s)) for s in dict.fromkeys(strategies or STRATEGIES)]
     wanted: list[str | None] = list(models) if models else [None]
     paths = [resolve_model_path(m) for m in wanted]  # every path is checked before any model loads
-    judge_engine = _load_verifier(verifier_model, gpu_layers, threads, verbose)
-
     console = _stderr_console(quiet)
     results = []
-    for path in paths:
-        engine, load_s = load_engine(str(path), gpu_layers, threads, verbose)
-        contexts = [prepare(p, engine, judge_engine) for p in plans]
-        view = None
-        if console is not None and not no_live:
-            from ttc_cli.ui.live import CompareView
+    with ExitStack() as engines:
+        judge_engine = _load_verifier(verifier_model, gpu_layers, threads, verbose)
+        if judge_engine is not None:
+            engines.callback(judge_engine.close)
+        for path in paths:
+            engine, load_s = load_engine(str(path), gpu_layers, threads, verbose)
+            with closing(engine):  # one model in memory at a time
+                contexts = [prepare(p, engine, judge_engine) for p in plans]
+                view = None
+                if console is not None and not no_live:
+                    from ttc_cli.ui.live import CompareView
 
-            view = CompareView(console, [_new_state(p, engine) for p in plans])
-        with view or nullcontext():
-            for i, (p, run_ctx) in enumerate(zip(plans, contexts, strict=True)):
-                if view is not None:
-                    view.select(i)
-                with _first_ctrl_c_stops(run_ctx.stop):
-                    results.append(execute(p, run_ctx, view, load_s=load_s if i == 0 else 0.0))
-                if results[-1].interrupted:
-                    break
-        engine.close()
-        if results[-1].interrupted:
-            break
+                    view = CompareView(console, [_new_state(p, engine) for p in plans])
+                with view or nullcontext():
+                    for i, (p, run_ctx) in enumerate(zip(plans, contexts, strict=True)):
+                        if view is not None:
+                            view.select(i)
+                        with _first_ctrl_c_stops(run_ctx.stop):
+                            results.append(execute(p, run_ctx, view, load_s=load_s if i == 0 else 0.0))
+                        if results[-1].interrupted:
+                            break
+            if results[-1].interrupted:
+                break
 
     data = [r.to_json() for r in results]
     if as_json:

@@ -287,6 +287,7 @@ class PromptTemplate:
     template: str
     prefill: str = ""  # the start of the model's reply, e.g. "<think>\n" to open a thinking block
     step_delimiter: str = "\n\n"  # where a reasoning step ends, for the tree searches
+    grammar: str = ""  # GBNF every reply must follow (each step, in a tree search); "" for free text
 
     def messages(self, question: str) -> list[dict[str, str]]:
         user = self.template.replace("{question}", question)
@@ -301,7 +302,7 @@ def load_prompt(name: str) -> PromptTemplate:
     if name in AUX_PROMPTS:
         raise UsageError(f"'{name}' is not a task prompt", "use --task math, general, auto or your own")
     data, where = _load("prompts", name)
-    unknown = set(data) - {"system", "template", "prefill", "step_delimiter"}
+    unknown = set(data) - {"system", "template", "prefill", "step_delimiter", "grammar"}
     _require(not unknown, where, f"unknown key(s) {_keys(unknown)}")
     template = data.get("template")
     if not isinstance(template, str) or "{question}" not in template:
@@ -312,7 +313,11 @@ def load_prompt(name: str) -> PromptTemplate:
     _require(isinstance(prefill, str), where, "'prefill' must be a string")
     delimiter = data.get("step_delimiter", "\n\n")
     _require(isinstance(delimiter, str) and delimiter != "", where, "'step_delimiter' must be a string")
-    return PromptTemplate(name, system.strip(), template, prefill=prefill, step_delimiter=delimiter)
+    grammar = data.get("grammar", "")
+    _require(isinstance(grammar, str), where, "'grammar' must be a string (GBNF, with a root rule)")
+    return PromptTemplate(
+        name, system.strip(), template, prefill=prefill, step_delimiter=delimiter, grammar=grammar
+    )
 
 
 def load_aux_prompt(name: str, keys: tuple[str, ...]) -> dict[str, str]:

@@ -17,18 +17,18 @@ from typing import Any
 
 from ttc_cli.budget import TokenBudget
 from ttc_cli.config import Profile, PromptTemplate, guess_task, load_profile, load_prompt
-from ttc_cli.engine.base import Engine, EngineStats, SamplingParams
+from ttc_cli.engine.base import MAX_SEQUENCES, Engine, EngineStats, SamplingParams
 from ttc_cli.engine.forcing import Thinking
 from ttc_cli.errors import UsageError
 from ttc_cli.events import Event, Final, RunStarted
 from ttc_cli.strategies import Strategy, get_strategy
 from ttc_cli.strategies.context import EarlyStopping, RunContext
-from ttc_cli.strategies.search_params import SearchOptions, SearchParams, kv_needs, resolve
+from ttc_cli.strategies.search_params import SearchOptions, SearchParams, resolve
 from ttc_cli.verifiers.answers import question_choices
 from ttc_cli.verifiers.early_stop import RULES
 from ttc_cli.verifiers.scoring import SCORERS
 
-MAX_SAMPLES = 255  # llama.cpp's 256 sequences, less the prompt's
+MAX_SAMPLES = MAX_SEQUENCES - 1  # one sequence holds the prompt
 VOTES = ("majority", "weighted", "filtered")
 
 
@@ -117,6 +117,7 @@ def plan(question: str, opts: AskOptions) -> Plan:
         top_logprobs=int(s.get("top_logprobs", 5)),
         seed=opts.seed if opts.seed is not None else secrets.randbelow(2**31),
         max_tokens=max_tokens,
+        grammar=prompt.grammar,
     )
     early = early_stopping(profile, opts)
     thinking = budget_forcing(profile, opts)
@@ -173,6 +174,15 @@ def early_stopping(profile: Profile, opts: AskOptions) -> EarlyStopping | None:
             f"--confidence must be above 0.5 and at most 1, got {confidence}",
             "it is the probability the leading answer must reach, e.g. --confidence 0.9",
         )
+    if opts.vote == "filtered":
+        # The filtered vote is DeepConf offline: it ranks all N traces, so a stop decided on the full
+        # tally before they exist could disagree with it. It runs every sample (or refuses to stop early).
+        if opts.early_stop:
+            raise UsageError(
+                "--vote filtered cannot be combined with --early-stop",
+                "it ranks all N samples; drop --early-stop, or use --stop-rule deepconf (the online filter)",
+            )
+        return None
     enabled = opts.early_stop if opts.early_stop is not None else bool(conf.get("enabled", True))
     if not enabled:
         return None
@@ -186,18 +196,12 @@ def early_stopping(profile: Profile, opts: AskOptions) -> EarlyStopping | None:
     )
 
 
-def kv_cells_needed(prompt_tokens: int, samples: int, max_tokens: int, budget: int) -> int:
-    """Cells a sampling run can occupy at once: the shared prompt, each fork's copy of the prompt's last
-    token, and every token the budget lets the candidates generate."""
-    return prompt_tokens + samples + min(budget, samples * max_tokens) + 1
-
-
 def prepare(p: Plan, engine: Engine, verifier_engine: Engine | None = None) -> RunContext:
     """Render and tokenize the prompt, check it fits, size the engine's context for this run."""
     messages = p.prompt.messages(p.question)
     tokens = engine.chat_tokens(messages)
     if p.prompt.prefill:
-        tokens += engine.tokenize(p.prompt.prefill)
+        tokens += engine.tokenize(p.prompt.prefill, special=True)  # the prompt file's text, e.g. <think>
     cap = p.options.ctx or p.profile.max_context
     model_ctx = engine.n_ctx_train
     window = min(model_ctx, p.options.ctx or model_ctx)
@@ -207,25 +211,10 @@ def prepare(p: Plan, engine: Engine, verifier_engine: Engine | None = None) -> R
             "shorten the question"
             + (" or raise --ctx" if p.options.ctx and p.options.ctx < model_ctx else ""),
         )
+    if p.sampling.grammar:
+        engine.check_sampling(p.sampling)
     max_tokens = min(p.sampling.max_tokens, window - len(tokens))
-    need = kv_cells_needed(len(tokens), p.samples, max_tokens, p.budget_limit)
-    n_seq = p.samples + 1
-    if p.strategy.search or (p.search.verify_samples and p.search.verifier == "judge"):
-        need, n_seq = _search_needs(p, engine, verifier_engine, len(tokens), max_tokens, need, n_seq)
-    if need > cap:
-        what = (
-            f"{p.samples} samples of up to {max_tokens} tokens"
-            if p.samples > 1
-            else "this question and budget"
-        )
-        raise UsageError(
-            f"{what} need a KV cache of {need} tokens, more than the {cap} available",
-            "lower -n, --max-tokens or --budget" + (", or raise --ctx" if p.options.ctx else ""),
-        )
-    engine.reserve(min(-(-need // 256) * 256, cap), n_seq)  # whole pages, never past --ctx
-    if verifier_engine is not None:
-        verifier_engine.reserve(min(-(-need // 256) * 256, cap), n_seq)
-    return RunContext(
+    ctx = RunContext(
         question=p.question,
         engine=engine,
         budget=p.new_budget(),
@@ -241,26 +230,26 @@ def prepare(p: Plan, engine: Engine, verifier_engine: Engine | None = None) -> R
         verifier_engine=verifier_engine,
         messages=tuple(messages),
     )
-
-
-def _search_needs(
-    p: Plan,
-    engine: Engine,
-    verifier_engine: Engine | None,
-    prompt: int,
-    max_tokens: int,
-    need: int,
-    n_seq: int,
-) -> tuple[int, int]:
-    """KV cells and sequences for a tree search, or for best-of-n judged by the model."""
-    judge = 0
-    if p.search.verifier == "judge":
-        from ttc_cli.verifiers.judge import judge_prompt_length
-
-        judge = judge_prompt_length(verifier_engine or engine, p.question)
-    if not p.strategy.search:  # best-of-n: its samples, then one judge prompt per candidate
-        return need + judge * (p.samples + 1) + min(p.budget_limit, p.samples * max_tokens), 2 * p.samples + 2
-    return kv_needs(p.strategy.name, p.search, prompt, judge, max_tokens, p.budget_limit)
+    need = p.strategy.needs(ctx)
+    if need.cells > cap:
+        what = (
+            f"{p.samples} samples of up to {max_tokens} tokens"
+            if p.samples > 1
+            else "this question and budget"
+        )
+        raise UsageError(
+            f"{what} need a KV cache of {need.cells} tokens, more than the {cap} available",
+            "lower -n, --max-tokens or --budget" + (", or raise --ctx" if p.options.ctx else ""),
+        )
+    if need.sequences > MAX_SEQUENCES:
+        raise UsageError(
+            f"this run needs {need.sequences} sequences at once, more than llama.cpp's {MAX_SEQUENCES}",
+            "lower -n, --width, --expansions or --rollouts",
+        )
+    for e in (engine, verifier_engine):
+        if e is not None:
+            e.reserve(need.cells, need.sequences, cap)
+    return ctx
 
 
 @dataclass
@@ -330,7 +319,9 @@ def execute(
     load_s: float = 0.0,
 ) -> RunResult:
     """Drive the strategy to its Final event, passing every event to `on_event`."""
-    before = ctx.engine.stats.snapshot()
+    # A judge on --verifier-model spends the same budget, so usage counts both engines.
+    engines = [ctx.engine] + ([ctx.verifier_engine] if ctx.verifier_engine is not None else [])
+    before = [e.stats.snapshot() for e in engines]
     start = time.perf_counter()
     final: Final | None = None
     if on_event is not None:
@@ -360,7 +351,7 @@ def execute(
         samples=ctx.samples,
         seed=ctx.sampling.seed,
         prompt_tokens=len(ctx.prompt_tokens),
-        stats=ctx.engine.stats.since(before),
+        stats=EngineStats.total(e.stats.since(b) for e, b in zip(engines, before, strict=True)),
         load_s=load_s,
         total_s=load_s + time.perf_counter() - start,
     )

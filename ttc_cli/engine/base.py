@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +28,7 @@ import numpy as np
 from ttc_cli.budget import TokenBudget
 
 EvalItem = tuple[int, int, int, bool]  # (slot, token, position, wants_logits)
+MAX_SEQUENCES = 256  # sequences one context runs at once: llama.cpp's limit (LLAMA_MAX_SEQ)
 
 FINISH_STOP = "stop"  # end-of-generation token or stop string
 FINISH_LENGTH = "length"  # the candidate's own max tokens
@@ -53,6 +54,8 @@ class SamplingParams:
     stop: tuple[str, ...] = ()
     top_logprobs: int = 5
     ignore_eos: bool = False
+    grammar: str = ""  # GBNF that every reply must follow (a prompt's `grammar:`); "" for none
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token, bias) added to the logits before sampling
 
 
 @dataclass(eq=False)
@@ -116,6 +119,25 @@ class EngineStats:
     def since(self, before: EngineStats) -> EngineStats:
         return EngineStats(**{k: v - getattr(before, k) for k, v in vars(self).items()})
 
+    @staticmethod
+    def total(parts: Iterable[EngineStats]) -> EngineStats:
+        out = EngineStats()
+        for part in parts:
+            for k, v in vars(part).items():
+                setattr(out, k, getattr(out, k) + v)
+        return out
+
+
+@dataclass(frozen=True)
+class KvNeeds:
+    """What a run holds at once at most: KV-cache cells (one per evaluated token) and sequences."""
+
+    cells: int
+    sequences: int
+
+    def __add__(self, other: KvNeeds) -> KvNeeds:
+        return KvNeeds(self.cells + other.cells, self.sequences + other.sequences)
+
 
 @dataclass(frozen=True)
 class Step:
@@ -174,20 +196,31 @@ class Engine(ABC):
     def token_bytes(self, token: int) -> bytes: ...
 
     @abstractmethod
-    def tokenize(self, text: str, *, add_special: bool = False) -> list[int]: ...
+    def tokenize(self, text: str, *, add_special: bool = False, special: bool = False) -> list[int]:
+        """`text`'s tokens. Only with `special` do control-token spellings become control tokens: true
+        for text ttc or the user's profile wrote (tags, prefills), never for questions or model output."""
 
     @abstractmethod
     def chat_tokens(self, messages: list[dict[str, str]]) -> list[int]:
         """The prompt for chat `messages`, in the model's own template, ready to prefill."""
 
     @abstractmethod
-    def reserve(self, n_ctx: int, n_seq: int) -> None:
-        """Make room for `n_ctx` cache cells and `n_seq` sequences (between runs only)."""
+    def reserve(self, n_ctx: int, n_seq: int, cap: int | None = None) -> None:
+        """Make room for `n_ctx` cache cells and `n_seq` sequences (between runs only). The engine may
+        round up to its own page size, never past `cap` cells."""
 
     @property
     def device(self) -> str:
         """Where decoding runs, for the UI header."""
         return "CPU"
+
+    @abstractmethod
+    def close(self) -> None:
+        """Free what the backend holds (the model, its context); the engine is unusable afterwards."""
+
+    def check_sampling(self, params: SamplingParams) -> None:
+        """Build and free a sampler for `params`, so a bad grammar fails before any decoding."""
+        self._free_sampler(self._new_sampler(params))
 
     # ---- sequences ---------------------------------------------------------------------------------
     @property
@@ -310,12 +343,12 @@ class Decoder:
         """Evaluate every live sequence's pending tokens and sample one token for each."""
         if self.stop is not None and self.stop.is_set():
             return self._finish_all(FINISH_INTERRUPTED)
-        # The budget is charged per sampled token, so only as many sequences as it has tokens left
-        # may sample this step; the rest end here rather than overdraw it.
-        room = self.budget.remaining
-        if room <= 0:
+        # The budget is charged before sampling, one token per sequence: only as many sequences as it
+        # grants may sample this step, and the rest end here rather than overdraw it.
+        granted = self.budget.take(len(self.live))
+        if granted <= 0:
             return self._finish_all(FINISH_BUDGET)
-        active, starved = self.live[:room], self.live[room:]
+        active, starved = self.live[:granted], self.live[granted:]
         for seq in starved:
             self._finish(seq, FINISH_BUDGET)
 
@@ -328,7 +361,6 @@ class Decoder:
             norms = logsumexp_rows(rows)
             for out, (seq, batch_index) in enumerate(owners):
                 token = self.engine._sample(seq, batch_index)
-                self.budget.take(1)
                 self._record(seq, token, rows[out], float(norms[out]))
                 sampled.append((seq, token))
                 if seq.finish_reason is not None:

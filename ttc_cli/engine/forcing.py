@@ -92,8 +92,17 @@ class BudgetForcing:
         del self._positions[first:]
 
     def _force(self, engine: Engine, seq: Sequence, text: str) -> None:
-        engine.append(seq, engine.tokenize(text))
+        engine.append(seq, engine.tokenize(text, special=True))  # the profile's tags may be control tokens
         seq.text_bytes += text.encode()
+
+
+def forced_cells(engine: Engine, spec: Thinking, max_tokens: int) -> int:
+    """The most KV cells forcing adds to one sample beyond its `max_tokens` sampled ones, from the forced
+    texts' real tokens: the end (closing tag and answer cue) once, and per "Wait" its tokens less the one
+    sampled token it replaces. Every wait cuts at least that token, and waits stop at the minimum."""
+    end = len(engine.tokenize(spec.close + spec.answer, special=True)) if spec.budget is not None else 0
+    per_wait = max(0, len(engine.tokenize(spec.wait, special=True)) - 1)
+    return end + min(spec.minimum, max_tokens) * per_wait
 
 
 def prompt_opens_thinking(engine: Engine, prompt: list[int], spec: Thinking) -> bool:

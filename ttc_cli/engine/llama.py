@@ -19,13 +19,13 @@ from typing import Any
 import llama_cpp as L
 import numpy as np
 
-from ttc_cli.engine.base import Engine, EngineError, EvalItem, SamplingParams, Sequence
+from ttc_cli.engine.base import MAX_SEQUENCES, Engine, EngineError, EvalItem, SamplingParams, Sequence
 from ttc_cli.errors import UsageError
 
 # llama.cpp keeps a global log callback; the ctypes object must outlive every call into the library.
 _LOG_STATE: dict[str, Any] = {"verbose": False, "callback": None}
 _BACKEND_READY = False
-LLAMA_MAX_SEQ = 256
+KV_PAGE = 256  # llama.cpp pads its KV cache to 256 cells; asking for whole pages wastes nothing
 
 
 def _log_callback(level: int, text: bytes, _user: Any) -> None:
@@ -104,7 +104,18 @@ class LlamaEngine(Engine):
 
     # ---- context -----------------------------------------------------------------------------------
     def _open_context(self, n_ctx: int, n_seq_max: int) -> None:
+        previous = (self.n_ctx, self.n_seq_max) if self._ctx is not None else None
         self._close_context()
+        try:
+            self._create_context(n_ctx, n_seq_max)
+        except EngineError:
+            # Out of memory for the larger context: put the old one back, so the engine stays usable
+            # (a NULL context would crash the process at the next decode).
+            if previous is not None:
+                self._create_context(*previous)
+            raise
+
+    def _create_context(self, n_ctx: int, n_seq_max: int) -> None:
         params = L.llama_context_default_params()
         params.n_ctx = n_ctx
         params.n_batch = self.n_batch
@@ -131,14 +142,17 @@ class LlamaEngine(Engine):
             L.llama_free(self._ctx)
             self._ctx = None
 
-    def reserve(self, n_ctx: int, n_seq: int) -> None:
-        """Make sure the context holds `n_ctx` cells and `n_seq` sequences (recreating it drops all)."""
-        if n_seq > LLAMA_MAX_SEQ:
+    def reserve(self, n_ctx: int, n_seq: int, cap: int | None = None) -> None:
+        """Make sure the context holds `n_ctx` cells (in whole pages, never past `cap`) and `n_seq`
+        sequences; recreating it drops every sequence, so this happens between runs only."""
+        if n_seq > MAX_SEQUENCES:
             raise UsageError(
-                f"{n_seq} parallel sequences requested", f"llama.cpp allows at most {LLAMA_MAX_SEQ}"
+                f"{n_seq} parallel sequences requested", f"llama.cpp allows at most {MAX_SEQUENCES}"
             )
-        if n_ctx > self.n_ctx or n_seq > self.n_seq_max:
-            self._open_context(max(n_ctx, self.n_ctx), max(n_seq, self.n_seq_max))
+        cells = -(-n_ctx // KV_PAGE) * KV_PAGE
+        cells = min(cells, cap) if cap is not None else cells
+        if cells > self.n_ctx or n_seq > self.n_seq_max:
+            self._open_context(max(cells, self.n_ctx), max(n_seq, self.n_seq_max))
 
     def close(self) -> None:
         self._close_context()
@@ -152,15 +166,16 @@ class LlamaEngine(Engine):
             self.close()
 
     # ---- tokens and chat ---------------------------------------------------------------------------
-    def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
+    def tokenize(self, text: str, *, add_special: bool = False, special: bool = False) -> list[int]:
+        """`text`'s tokens; control-token spellings (`<|im_end|>`) become control tokens only if `special`."""
         raw = text.encode("utf-8")
         cap = len(raw) + 16
         buf = (L.llama_token * cap)()
-        n = L.llama_tokenize(self._vocab, raw, len(raw), buf, cap, add_special, True)
+        n = L.llama_tokenize(self._vocab, raw, len(raw), buf, cap, add_special, special)
         if n < 0:
             cap = -n
             buf = (L.llama_token * cap)()
-            n = L.llama_tokenize(self._vocab, raw, len(raw), buf, cap, add_special, True)
+            n = L.llama_tokenize(self._vocab, raw, len(raw), buf, cap, add_special, special)
         return list(buf[:n])
 
     def token_bytes(self, token: int) -> bytes:
@@ -195,16 +210,21 @@ class LlamaEngine(Engine):
         return buf.value.decode("utf-8", errors="replace")
 
     def chat_tokens(self, messages: list[dict[str, str]]) -> list[int]:
-        """The prompt for `messages` in the model's own chat template, tokenized with one BOS at most."""
+        """The prompt for `messages` in the model's own chat template, tokenized with one BOS at most.
+
+        Special tokens are parsed in the template's text only; message contents are literal text.
+        """
         from ttc_cli.engine.chat import render_chat
 
         bos = L.llama_vocab_bos(self._vocab)
         eos = L.llama_vocab_eos(self._vocab)
-        text = render_chat(
+        parts = render_chat(
             self.metadata("tokenizer.chat_template"), messages, self.special_text(bos), self.special_text(eos)
         )
         add_bos = bool(L.llama_vocab_get_add_bos(self._vocab))
-        tokens = self.tokenize(text, add_special=add_bos)
+        tokens: list[int] = []
+        for i, (text, is_template) in enumerate(parts):
+            tokens += self.tokenize(text, add_special=add_bos and i == 0, special=is_template)
         while add_bos and len(tokens) > 1 and tokens[0] == tokens[1] == bos:
             tokens.pop(0)  # the template wrote a BOS and the tokenizer added another
         return tokens
@@ -235,6 +255,20 @@ class LlamaEngine(Engine):
 
     def _new_sampler(self, params: SamplingParams) -> Any:
         chain = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
+        if params.logit_bias:
+            pairs = [L.llama_logit_bias(token, bias) for token, bias in params.logit_bias]
+            biases = (L.llama_logit_bias * len(pairs))(*pairs)
+            L.llama_sampler_chain_add(
+                chain, L.llama_sampler_init_logit_bias(self.n_vocab, len(params.logit_bias), biases)
+            )
+        if params.grammar:
+            grammar = L.llama_sampler_init_grammar(self._vocab, params.grammar.encode(), b"root")
+            if not grammar:
+                L.llama_sampler_free(chain)
+                raise UsageError(
+                    "llama.cpp could not parse the grammar", "check its GBNF syntax (a 'root ::= ...' rule)"
+                )
+            L.llama_sampler_chain_add(chain, grammar)
         if params.temperature <= 0:
             L.llama_sampler_chain_add(chain, L.llama_sampler_init_greedy())
             return chain

@@ -1,7 +1,8 @@
 """The strategy registry: every `--strategy` choice, `ttc strategies` and the tests read it.
 
-A strategy is a module with `DESCRIPTION` and `run(ctx) -> Iterator[Event]`; it never prints and never
-imports rich or llama_cpp. Add one by writing the module and listing it here.
+A strategy is a module with `DESCRIPTION`, `needs(ctx) -> KvNeeds` (the most KV cells and sequences it
+holds at once, so the context is sized once before decoding) and `run(ctx) -> Iterator[Event]`; it never
+prints and never imports rich or llama_cpp. Add one by writing the module and listing it here.
 """
 
 from __future__ import annotations
@@ -10,9 +11,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
 
+from ttc_cli.engine.base import KvNeeds
 from ttc_cli.errors import UsageError
 from ttc_cli.events import Event
-from ttc_cli.strategies import auto, beam, best_of_n, greedy, lookahead, mcts, refine, self_consistency
+from ttc_cli.strategies import (
+    auto,
+    beam,
+    best_of_n,
+    greedy,
+    lookahead,
+    mcts,
+    refine,
+    sampling,
+    self_consistency,
+)
 from ttc_cli.strategies.context import RunContext
 
 
@@ -21,12 +33,15 @@ class Strategy:
     name: str
     description: str
     run: Callable[[RunContext], Iterator[Event]]
+    needs: Callable[[RunContext], KvNeeds]
     samples: bool  # whether -n/--samples means anything to it
     search: bool = False  # a tree search: spends on steps and judgements, reports its tree
 
 
 def _entry(name: str, module: ModuleType, samples: bool, search: bool = False) -> Strategy:
-    return Strategy(name, module.DESCRIPTION, module.run, samples, search)
+    # The sampling strategies all hold what `sampling.sample` holds; the searches size themselves.
+    needs = module.needs if search else sampling.needs
+    return Strategy(name, module.DESCRIPTION, module.run, needs, samples, search)
 
 
 STRATEGIES: dict[str, Strategy] = {

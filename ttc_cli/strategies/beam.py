@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ttc_cli.engine.base import KvNeeds
 from ttc_cli.events import Event
 from ttc_cli.strategies.context import RunContext
 from ttc_cli.strategies.pick import conclude, stopped_because
-from ttc_cli.strategies.tree import FINISHED, Node, open_tree
+from ttc_cli.strategies.tree import FINISHED, Node, open_tree, search_needs
 
 DESCRIPTION = "step-level beam search: W beams, M next steps each, keep the W the verifier scores best"
 
@@ -28,6 +29,10 @@ def select(pool: list[Node], width: int) -> tuple[list[Node], list[Node]]:
     """The `width` best nodes of `pool` and the rest."""
     ranked = sorted(pool, key=rank, reverse=True)
     return ranked[:width], ranked[width:]
+
+
+def needs(ctx: RunContext) -> KvNeeds:
+    return search_needs(ctx, ctx.search.width * ctx.search.expansions, ctx.search.width)
 
 
 def run(ctx: RunContext) -> Iterator[Event]:

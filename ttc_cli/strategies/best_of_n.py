@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
+from ttc_cli.budget import BudgetSlice
 from ttc_cli.events import Event, Final
 from ttc_cli.strategies.context import RunContext
 from ttc_cli.strategies.sampling import Sampled, complete, sample, shown_answer, stopped_because
-from ttc_cli.strategies.tree import BudgetSlice, open_verifier
+from ttc_cli.strategies.tree import open_verifier
 from ttc_cli.verifiers.process import Path, PathStep
 
 DESCRIPTION = "N samples, keep the one with the best score (mean log-prob by default)"
@@ -34,7 +35,8 @@ def run(ctx: RunContext) -> Iterator[Event]:
         yield from sample(sampling_ctx, ctx.samples, out)
         cands = out.candidates
         if verifier is not None:
-            paths = [Path((PathStep(c.text, (), None, c.mean_logprob),), whole=True) for c in cands]
+            steps = [PathStep(c.text, (), None, c.mean_logprob, length=c.tokens) for c in cands]
+            paths = [Path((step,), whole=True) for step in steps]
             cands = [replace(c, score=s) for c, s in zip(cands, verifier.score(paths), strict=True)]
             usage = tuple(verifier.usage.items())
     finally:

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ttc_cli.events import Event
-from ttc_cli.strategies.beam import search
+from ttc_cli.strategies.beam import needs, search
 from ttc_cli.strategies.context import RunContext
 
 DESCRIPTION = "beam search scoring each step by a k-step greedy rollout (--lookahead k)"
+__all__ = ["DESCRIPTION", "needs", "run"]  # beam's sizing counts its rollouts
 
 
 def run(ctx: RunContext) -> Iterator[Event]:

@@ -20,16 +20,22 @@ import math
 from collections import Counter
 from collections.abc import Iterator
 
-from ttc_cli.engine.base import FINISH_BUDGET
+from ttc_cli.engine.base import FINISH_BUDGET, KvNeeds
 from ttc_cli.events import Event, NodeScored
 from ttc_cli.strategies.context import RunContext
 from ttc_cli.strategies.pick import conclude, stopped_because
-from ttc_cli.strategies.tree import PRUNED, Node, Rollout, Tree, open_tree
+from ttc_cli.strategies.tree import PRUNED, Node, Rollout, Tree, open_tree, search_needs
 from ttc_cli.verifiers.answers import extract_answer
 from ttc_cli.verifiers.process import PathStep
 
 DESCRIPTION = "Monte Carlo tree search over steps: UCT selection, verifier values (and rollouts)"
 ROLLOUT_STEPS = 1000  # to the end of the solution; the solution's length cap stops it first
+
+
+def needs(ctx: RunContext) -> KvNeeds:
+    """A search whose open leaves stop at `max_open`, with M steps a round each rolled out R times."""
+    p = ctx.search
+    return search_needs(ctx, p.expansions * max(1, p.rollouts), p.max_open)
 
 
 def mean(node: Node) -> float:
@@ -45,21 +51,14 @@ def uct_pick(children: list[Node], parent_visits: int, c: float) -> Node:
     return max(children, key=lambda ch: (mean(ch) + c * math.sqrt(log_n / ch.visits), -ch.id))
 
 
-def exhausted(node: Node) -> bool:
-    """Nothing below `node` can be expanded: it is finished, closed, or all its children are exhausted."""
-    if node.children:
-        return all(exhausted(ch) for ch in node.children)
-    return node.final or node.dead or node.seq is None
-
-
 def select(root: Node, c: float) -> Node | None:
+    """Descend by UCT through subtrees that can still grow to a leaf to expand; None when none can."""
+    if root.exhausted:
+        return None
     node = root
     while node.children:
-        options = [ch for ch in node.children if not exhausted(ch)]
-        if not options:
-            return None
-        node = uct_pick(options, node.visits, c)
-    return None if exhausted(node) else node
+        node = uct_pick([ch for ch in node.children if not ch.exhausted], node.visits, c)
+    return node
 
 
 def backup(node: Node, value: float) -> None:

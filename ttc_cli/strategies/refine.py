@@ -13,7 +13,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import replace
 
 from ttc_cli.config import load_aux_prompt
-from ttc_cli.engine.base import FINISH_LENGTH, FINISH_STOP
+from ttc_cli.engine.base import FINISH_LENGTH, FINISH_STOP, KvNeeds
 from ttc_cli.engine.base import Sequence as KvSeq
 from ttc_cli.events import Candidate, Event, Final, NodeCreated, NodeExpanded, NodeFinished, NodeStep
 from ttc_cli.strategies.context import RunContext
@@ -25,10 +25,27 @@ from ttc_cli.verifiers.judge import common_prefix
 from ttc_cli.verifiers.process import Verifier
 
 DESCRIPTION = "self-refine: draft, critique, revise until the critique finds no error"
+PROMPT_KEYS = ("critique", "revise", "no_error")
+
+
+def needs(ctx: RunContext) -> KvNeeds:
+    """The whole conversation as the template renders it (its own text and the user's prompts, from their
+    real tokens), the replies re-rendered into it (at most twice their sampled length), the reply being
+    written and the one before, still held: the root, the previous turn and the current one."""
+    prompts = load_aux_prompt("refine", PROMPT_KEYS)
+    rounds = ctx.search.refine_rounds
+    conversation = list(ctx.messages) or [{"role": "user", "content": ctx.question}]
+    for _ in range(rounds):
+        conversation += [_assistant(""), _user(prompts["critique"]), _assistant(""), _user(prompts["revise"])]
+    template = len(ctx.engine.chat_tokens(conversation))
+    replies = 1 + 2 * rounds
+    longest = ctx.sampling.max_tokens * (1 + rounds) + 2 * ctx.search.step_tokens * rounds
+    generated = min(ctx.budget.limit, longest)
+    return KvNeeds(template + 3 * generated + 8 * replies + 16, 3)
 
 
 def run(ctx: RunContext) -> Iterator[Event]:
-    prompts = load_aux_prompt("refine", ("critique", "revise", "no_error"))
+    prompts = load_aux_prompt("refine", PROMPT_KEYS)
     tree = Tree(ctx, Verifier())
     messages = list(ctx.messages) or [{"role": "user", "content": ctx.question}]
     solutions: list[Node] = []
@@ -42,16 +59,15 @@ def run(ctx: RunContext) -> Iterator[Event]:
         for _ in range(ctx.search.refine_rounds):
             if not _complete(last) or ctx.budget.remaining <= 0 or ctx.interrupted:
                 break
-            messages += [{"role": "assistant", "content": last.text.strip()}]
-            critique = yield from _turn(
-                ctx, tree, last, messages + [_user(prompts["critique"])], ctx.search.step_tokens * 2
-            )
+            messages += [_assistant(last.text)]
+            asked = messages + [_user(prompts["critique"])]
+            critique = yield from _turn(ctx, tree, last, asked, ctx.search.step_tokens * 2, free=True)
             if not _complete(critique):
                 break
             if prompts["no_error"].lower() in critique.text.lower():
                 settled = True
                 break
-            messages += [_user(prompts["critique"]), {"role": "assistant", "content": critique.text.strip()}]
+            messages += [_user(prompts["critique"]), _assistant(critique.text)]
             revision = yield from _turn(
                 ctx, tree, critique, messages + [_user(prompts["revise"])], ctx.sampling.max_tokens
             )
@@ -68,14 +84,25 @@ def _user(text: str) -> dict[str, str]:
     return {"role": "user", "content": text.strip()}
 
 
+def _assistant(text: str) -> dict[str, str]:
+    return {"role": "assistant", "content": text.strip()}
+
+
 def _complete(node: Node) -> bool:
     return node.finish in (FINISH_STOP, FINISH_LENGTH) and bool(node.text.strip())
 
 
 def _turn(
-    ctx: RunContext, tree: Tree, parent: Node, messages: list[dict[str, str]] | None, max_tokens: int
+    ctx: RunContext,
+    tree: Tree,
+    parent: Node,
+    messages: list[dict[str, str]] | None,
+    max_tokens: int,
+    free: bool = False,
 ) -> Generator[Event, None, Node]:
-    """Generate one assistant turn after `parent`'s, continuing its cache (`messages` None: the draft)."""
+    """Generate one assistant turn after `parent`'s, continuing its cache (`messages` None: the draft).
+
+    A critique is `free` text: the prompt's grammar shapes solutions, not what is said about them."""
     engine = ctx.engine
     assert parent.seq is not None
     seq = engine.fork(parent.seq) if messages is None else _continue(ctx, parent.seq, messages)
@@ -83,7 +110,8 @@ def _turn(
     node.seq = seq
     yield NodeCreated(node.id, parent.id, node.depth)
     decoder = engine.decoder(ctx.budget, ctx.stop)
-    decoder.add(seq, replace(ctx.sampling, seed=ctx.sampling.seed + node.id, max_tokens=max_tokens))
+    params = replace(ctx.sampling, seed=ctx.sampling.seed + node.id, max_tokens=max_tokens)
+    decoder.add(seq, replace(params, grammar="") if free else params)
     for step in decoder:
         if step.sampled:
             yield _progress(ctx)

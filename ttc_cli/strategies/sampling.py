@@ -16,8 +16,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
-from ttc_cli.engine.base import FINISH_BUDGET, FINISH_INTERRUPTED, FINISH_LENGTH, FINISH_STOP, Sequence
-from ttc_cli.engine.forcing import BudgetForcing, prompt_opens_thinking
+from ttc_cli.engine.base import (
+    FINISH_BUDGET,
+    FINISH_INTERRUPTED,
+    FINISH_LENGTH,
+    FINISH_STOP,
+    KvNeeds,
+    Sequence,
+)
+from ttc_cli.engine.forcing import BudgetForcing, forced_cells, prompt_opens_thinking
 from ttc_cli.events import (
     Candidate,
     CandidateFinished,
@@ -59,6 +66,21 @@ class Sampled:
 
     def target(self, n: int) -> int:
         return n if self.limit is None else min(n, self.limit)
+
+
+def needs(ctx: RunContext) -> KvNeeds:
+    """What N samples hold at once at most: the shared prompt, each fork's copy of its last token, every
+    token the budget lets them generate, and what budget forcing appends (from its texts' real tokens);
+    best-of-n judged by a model adds its judgements."""
+    n, max_tokens = ctx.samples, ctx.sampling.max_tokens
+    generated = min(ctx.budget.limit, n * max_tokens)
+    forced = forced_cells(ctx.engine, ctx.thinking, max_tokens) if ctx.thinking is not None else 0
+    need = KvNeeds(len(ctx.prompt_tokens) + n * (1 + forced) + generated + 1, n + 1)
+    if ctx.search.verify_samples and ctx.search.verifier == "judge":
+        from ttc_cli.verifiers.judge import judge_needs
+
+        need += judge_needs(ctx.verifier_engine or ctx.engine, ctx.question, n, generated)
+    return need
 
 
 def default_stopper(ctx: RunContext) -> Stopper | None:

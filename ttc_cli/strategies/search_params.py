@@ -1,8 +1,4 @@
-"""Tree-search parameters: profile defaults per budget preset, overridden by options, checked up front.
-
-Also the search's KV-cache and sequence needs, so `runner.prepare` sizes the context once, before any
-decoding, and a search never asks the engine for more sequences than were reserved.
-"""
+"""Tree-search parameters: profile defaults per budget preset, overridden by options, checked up front."""
 
 from __future__ import annotations
 
@@ -14,7 +10,6 @@ from ttc_cli.errors import UsageError
 from ttc_cli.verifiers.process import AGGREGATES, check_verifier
 
 PICKS = ("score", "vote")
-LLAMA_MAX_SEQ = 256
 MCTS_MAX_OPEN = 32  # open MCTS leaves that keep their KV cache; the least promising beyond it are closed
 
 
@@ -89,27 +84,3 @@ def resolve(profile_search: dict[str, Any], preset: str, opts: SearchOptions, de
         raise UsageError(f"unknown pick '{params.pick}'", f"choose one of: {', '.join(PICKS)}")
     check_verifier(params.verifier)
     return params
-
-
-def kv_needs(
-    strategy: str, p: SearchParams, prompt: int, judge: int, max_tokens: int, budget: int
-) -> tuple[int, int]:
-    """(cells, sequences) a search can hold at once; `judge` is the judge prompt's length (0: no judge).
-
-    Cells: the prompt, the live part of the tree, and the judge's copy of it (the judge keeps each open
-    node's path cached under its own prompt), plus one judge prompt tail per branch judged at once.
-    Sequences: the open nodes and the branches of one round, twice (policy and judge), plus prompts.
-    """
-    if strategy == "refine":
-        return prompt + budget + 64 * (p.refine_rounds + 1), 3
-    if strategy == "mcts":
-        branches = p.expansions * max(1, p.rollouts)
-        open_paths = p.max_open
-    else:
-        branches = p.width * p.expansions
-        open_paths = p.width
-    live = min(budget, open_paths * max_tokens + branches * p.step_tokens * (1 + p.lookahead))
-    judged = 2 * live + judge * (branches + 2) if judge else 0
-    cells = prompt + branches + live + judged + 16
-    seqs = 4 + 2 * (open_paths + 2 * branches)
-    return cells, min(seqs, LLAMA_MAX_SEQ)

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field, replace
 
-from ttc_cli.budget import TokenBudget
-from ttc_cli.engine.base import FINISH_BUDGET, FINISH_LENGTH, FINISH_STOP, Decoder
+from ttc_cli.budget import BudgetSlice
+from ttc_cli.engine.base import FINISH_BUDGET, FINISH_LENGTH, FINISH_STOP, Decoder, KvNeeds
 from ttc_cli.engine.base import Sequence as KvSeq
 from ttc_cli.events import (
     Candidate,
@@ -38,20 +38,6 @@ from ttc_cli.verifiers.process import Path, PathStep, Verifier, VerifierContext,
 
 OPEN, GENERATING, EXPANDED, PRUNED, FINISHED = "open", "generating", "expanded", "pruned", "finished"
 FINAL_SOURCES = ("boxed", "answer-is", "gsm8k")  # a step that states its answer this way ends the solution
-
-
-@dataclass
-class BudgetSlice(TokenBudget):
-    """At most `limit` tokens of `parent`: spending here spends the parent too."""
-
-    parent: TokenBudget | None = None
-
-    def take(self, n: int = 1) -> int:
-        want = min(n, self.parent.remaining) if self.parent is not None else n
-        granted = super().take(want)
-        if self.parent is not None:
-            self.parent.take(granted)
-        return granted
 
 
 @dataclass(eq=False)
@@ -75,6 +61,7 @@ class Node:
     path_tokens: int = 0  # tokens generated from the root through this node
     visits: int = 0  # MCTS
     total: float = 0.0  # MCTS: sum of backed-up values
+    exhausted: bool = False  # nothing below can grow: a closed leaf, or every child exhausted (`refresh`)
 
     def lineage(self) -> list[Node]:
         """The steps from the first to this one (the root, the prompt, has none)."""
@@ -101,6 +88,40 @@ class Node:
     def dead(self) -> bool:
         """Cut off by the budget or Ctrl-C: it cannot be extended or trusted as a whole step."""
         return self.finish not in (None, FINISH_STOP, FINISH_LENGTH)
+
+    def refresh(self) -> None:
+        """Recompute `exhausted` here and up the path while it changes: O(depth × branching) per change,
+        so MCTS selection reads a flag instead of walking every subtree it passes."""
+        node: Node | None = self
+        while node is not None:
+            if node.children:
+                now = all(ch.exhausted for ch in node.children)
+            else:
+                now = node.final or node.dead or (node.seq is None and node.status != GENERATING)
+            if now == node.exhausted:
+                return
+            node.exhausted = now
+            node = node.parent
+
+
+def search_needs(ctx: RunContext, branches: int, open_paths: int) -> KvNeeds:
+    """What a search holds at once at most, with `branches` new steps a round and `open_paths` paths kept.
+
+    Cells: the prompt, the live part of the tree (open paths, the round's steps and their rollouts, never
+    more than the budget), and the judge's copy of it (the judge keeps each open node's path cached under
+    its own prompt, retokenized at most twice as long) plus a judge prompt per branch judged at once.
+    Sequences: the open nodes and the round's branches, twice (policy and judge), plus prompts.
+    """
+    p, max_tokens = ctx.search, ctx.sampling.max_tokens
+    judge = 0
+    if p.verifier == "judge":
+        from ttc_cli.verifiers.judge import judge_prompt_length
+
+        judge = judge_prompt_length(ctx.verifier_engine or ctx.engine, ctx.question)
+    live = min(ctx.budget.limit, open_paths * max_tokens + branches * p.step_tokens * (1 + p.lookahead))
+    judged = 2 * live + judge * (branches + 2) if judge else 0
+    cells = len(ctx.prompt_tokens) + branches + live + judged + 16
+    return KvNeeds(cells, 4 + 2 * (open_paths + 2 * branches))
 
 
 def open_verifier(ctx: RunContext) -> Verifier:
@@ -207,6 +228,7 @@ class Tree:
         node.final = not node.dead and (ended or capped)
         node.truncated = node.final and capped and not ended
         node.status = OPEN
+        node.refresh()
 
     def rollout(
         self, nodes: list[Node], steps: int, limit: int, temperature: float = 0.0, seeds: int = 1
@@ -284,6 +306,7 @@ class Tree:
         if node.seq is not None:
             self.engine.release(node.seq)
             node.seq = None
+        node.refresh()
         self.verifier.forget([node.id])
 
     def prune(self, node: Node) -> Event:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ttc_cli.config import load_aux_prompt
-from ttc_cli.engine.base import Engine, SamplingParams
+from ttc_cli.engine.base import Engine, KvNeeds, SamplingParams
 from ttc_cli.engine.base import Sequence as KvSeq
 from ttc_cli.verifiers.process import Path, PathStep, Verifier, VerifierContext
 
@@ -45,8 +45,22 @@ def render(engine: Engine, prompts: dict[str, str], question: str, whole: bool, 
 
 
 def judge_prompt_length(engine: Engine, question: str) -> int:
-    """The judge prompt's tokens around the steps, for sizing the KV cache before a search."""
-    return len(render(engine, load_aux_prompt("judge", PROMPT_KEYS), question, False, ""))
+    """The judge prompt's tokens around the steps (the longer of its two forms), for sizing the cache."""
+    prompts = load_aux_prompt("judge", PROMPT_KEYS)
+    return max(len(render(engine, prompts, question, whole, "")) for whole in (False, True))
+
+
+def judge_needs(engine: Engine, question: str, paths: int, tokens: int) -> KvNeeds:
+    """Judging `paths` whole solutions of `tokens` policy tokens in all at once: both prompt heads, each
+    path's prompt tail and (retokenized) text, and a sequence per path besides the heads."""
+    j = judge_prompt_length(engine, question)
+    return KvNeeds(2 * j + paths * (j + 9) + 2 * tokens, paths + 2)
+
+
+def retokenized_limit(policy_tokens: int) -> int:
+    """The most judge tokens a step of `policy_tokens` may take (the cache is sized for this): a step's
+    text retokenized by the judge, its own model's or another's, is cut to it, keeping the end."""
+    return 2 * policy_tokens + 8
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -100,7 +114,9 @@ class JudgeVerifier(Verifier):
     def _step_tokens(self, step: PathStep) -> list[int]:
         if self.v.same_model and (step.tokens or not step.text):
             return list(step.tokens)
-        return self.engine.tokenize(step.text)
+        tokens = self.engine.tokenize(step.text)
+        limit = retokenized_limit(max(len(step.tokens), step.length))
+        return tokens[-limit:]
 
     def score(self, paths: Sequence[Path]) -> list[float | None]:
         if not paths:

@@ -35,6 +35,7 @@ class PathStep:
     node: int | None = None  # the tree node that holds this step; None for a rollout step
     mean_logprob: float = 0.0
     ends: bool = False  # a rollout step that ends the solution (end of generation, stated answer, cap)
+    length: int = 0  # the policy's token count when `tokens` is not given (a whole sampled candidate)
 
 
 @dataclass(frozen=True)
