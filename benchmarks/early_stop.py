@@ -30,11 +30,11 @@ from typing import Any
 
 from gsm8k import DATA, append_jsonl, load_questions, read_jsonl
 
+from ttc_cli.answers.confidence import lowest_group_confidence
+from ttc_cli.answers.extract import answers_equal
+from ttc_cli.answers.stopping import StopDecision, TraceFilter, VoteStop
+from ttc_cli.answers.voting import VoteTally
 from ttc_cli.strategies.auto import PROBE, classify
-from ttc_cli.verifiers.answers import answers_equal
-from ttc_cli.verifiers.confidence import lowest_group_confidence
-from ttc_cli.verifiers.early_stop import StopDecision, TraceFilter, VoteStop
-from ttc_cli.verifiers.voting import VoteTally
 
 
 @dataclass(frozen=True)
@@ -261,7 +261,9 @@ LIVE_RUNS: dict[str, dict[str, Any]] = {
 def live(args: argparse.Namespace) -> None:
     from ttc_cli.engine.llama import LlamaEngine
     from ttc_cli.engine.model_file import resolve_model_path
-    from ttc_cli.runner import AskOptions, execute, plan, prepare
+    from ttc_cli.options import PlanOptions
+    from ttc_cli.plan import build
+    from ttc_cli.runner import execute, prepare
 
     rows = load_questions(args.data, args.questions)
     done = set()
@@ -272,16 +274,18 @@ def live(args: argparse.Namespace) -> None:
         for name in args.runs:
             if (name, row["id"]) in done:
                 continue
-            opts = AskOptions(
+            run = dict(LIVE_RUNS[name])
+            strategy = run.pop("strategy")
+            opts = PlanOptions(
                 budget=str(args.n * args.max_tokens),
                 samples=args.n,
                 max_tokens=args.max_tokens,
                 temperature=0.7,
                 seed=args.seed + 100 * qi,
                 task="math",
-                **LIVE_RUNS[name],
+                **run,
             )
-            p = plan(row["question"], opts)
+            p = build(row["question"], strategy, opts)
             ctx = prepare(p, engine)
             start = time.perf_counter()
             data = execute(p, ctx).to_json()

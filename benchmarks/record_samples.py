@@ -19,12 +19,14 @@ from pathlib import Path
 
 from gsm8k import DATA, append_jsonl, load_questions, read_jsonl
 
-from ttc_cli.engine.base import SamplingParams
+from ttc_cli.answers.confidence import token_confidences
+from ttc_cli.answers.extract import answers_equal, extract_answer
 from ttc_cli.engine.llama import LlamaEngine
 from ttc_cli.engine.model_file import resolve_model_path
-from ttc_cli.runner import AskOptions, plan, prepare
-from ttc_cli.verifiers.answers import answers_equal, extract_answer
-from ttc_cli.verifiers.confidence import token_confidences
+from ttc_cli.engine.sequence import SamplingParams
+from ttc_cli.options import PlanOptions
+from ttc_cli.plan import build
+from ttc_cli.runner import prepare
 
 
 def main() -> None:
@@ -50,7 +52,7 @@ def main() -> None:
     for qi, row in enumerate(load_questions(args.data, args.questions)):
         if row["id"] in done:
             continue
-        opts = AskOptions(
+        opts = PlanOptions(
             budget=str(args.n * args.max_tokens),
             samples=args.n,
             max_tokens=args.max_tokens,
@@ -58,7 +60,7 @@ def main() -> None:
             seed=args.seed + 100 * qi,
             task="math",
         )
-        p = plan(row["question"], opts)
+        p = build(row["question"], "self-consistency", opts)
         ctx = prepare(p, engine)
         root = engine.prefill(ctx.prompt_tokens)
         decoder = engine.decoder(ctx.budget)

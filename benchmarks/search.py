@@ -25,14 +25,13 @@ from typing import Any
 
 from gsm8k import DATA, append_jsonl, load_questions, read_jsonl
 
-from ttc_cli.strategies.search_params import SearchOptions
-from ttc_cli.verifiers.answers import answers_equal
+from ttc_cli.answers.extract import answers_equal
 
 SELF = "self"
 RUNS: dict[str, dict[str, Any]] = {
     "greedy": {"strategy": "greedy"},
     "sc": {"strategy": "self-consistency", "early_stop": False},
-    "bon-judge": {"strategy": "best-of-n", "early_stop": False, "search": SearchOptions(verifier="judge")},
+    "bon-judge": {"strategy": "best-of-n", "early_stop": False, "verifier": "judge"},
     "beam": {"strategy": "beam"},
     "lookahead": {"strategy": "lookahead"},
     "mcts": {"strategy": "mcts"},
@@ -43,7 +42,9 @@ JUDGED = {"bon-judge", "beam", "lookahead", "mcts"}
 def run(args: argparse.Namespace) -> None:
     from ttc_cli.engine.llama import LlamaEngine
     from ttc_cli.engine.model_file import resolve_model_path
-    from ttc_cli.runner import AskOptions, execute, plan, prepare
+    from ttc_cli.options import PlanOptions
+    from ttc_cli.plan import build
+    from ttc_cli.runner import execute, prepare
 
     def load(model: str | None) -> LlamaEngine:
         return LlamaEngine(resolve_model_path(model), n_ctx=256, n_seq_max=2, threads=args.threads)
@@ -63,8 +64,10 @@ def run(args: argparse.Namespace) -> None:
                 judge = judge_name if name in JUDGED else SELF
                 if (row["id"], name, budget, judge) in done:
                     continue
-                opts = AskOptions(budget=budget, seed=args.seed + 100 * qi, task="math", **RUNS[name])
-                p = plan(row["question"], opts)
+                run = dict(RUNS[name])
+                strategy = run.pop("strategy")
+                opts = PlanOptions(budget=budget, seed=args.seed + 100 * qi, task="math", **run)
+                p = build(row["question"], strategy, opts)
                 ctx = prepare(p, engine, judge_engine if name in JUDGED else None)
                 data = execute(p, ctx).to_json()
                 usage = data["usage"]

@@ -16,9 +16,9 @@ import argparse
 import time
 
 from ttc_cli.budget import TokenBudget
-from ttc_cli.engine.base import SamplingParams
 from ttc_cli.engine.llama import LlamaEngine
 from ttc_cli.engine.model_file import resolve_model_path
+from ttc_cli.engine.sequence import SamplingParams
 
 QUESTION = (
     "A train leaves at 9:40 and arrives at 13:05. It stops for 12 minutes on the way. "

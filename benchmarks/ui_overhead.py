@@ -18,7 +18,9 @@ from rich.console import Console
 
 from ttc_cli.engine.llama import LlamaEngine
 from ttc_cli.engine.model_file import resolve_model_path
-from ttc_cli.runner import AskOptions, execute, plan, prepare
+from ttc_cli.options import PlanOptions
+from ttc_cli.plan import build
+from ttc_cli.runner import execute, prepare
 from ttc_cli.ui.live import LiveView
 from ttc_cli.ui.state import RunState
 
@@ -26,10 +28,8 @@ QUESTION = "A farmer has 17 sheep, buys 8 more and sells 5. How many sheep does 
 
 
 def timed_run(engine: LlamaEngine, args: argparse.Namespace, live: bool) -> tuple[float, int]:
-    opts = AskOptions(
-        strategy=args.strategy, budget=str(args.budget), samples=args.n, seed=args.seed, max_tokens=256
-    )
-    p = plan(QUESTION, opts)
+    opts = PlanOptions(budget=str(args.budget), samples=args.n, seed=args.seed, max_tokens=256)
+    p = build(QUESTION, args.strategy, opts)
     ctx = prepare(p, engine)
     start = time.perf_counter()
     if live:

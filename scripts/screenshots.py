@@ -15,7 +15,9 @@ from rich.console import Console
 
 from ttc_cli.engine.llama import LlamaEngine
 from ttc_cli.engine.model_file import resolve_model_path
-from ttc_cli.runner import AskOptions, execute, plan, prepare
+from ttc_cli.options import PlanOptions
+from ttc_cli.plan import build
+from ttc_cli.runner import execute, prepare
 from ttc_cli.ui.state import RunState
 from ttc_cli.ui.widgets import compare_panels, compare_table, run_view, summary
 
@@ -30,7 +32,7 @@ def recorder(width: int) -> Console:
 
 
 def run(engine: LlamaEngine, strategy: str) -> tuple[RunState, dict]:
-    p = plan(QUESTION, AskOptions(strategy=strategy, budget="3000", samples=8, seed=5, max_tokens=300))
+    p = build(QUESTION, strategy, PlanOptions(budget="3000", samples=8, seed=5, max_tokens=300))
     state = RunState(p.strategy.name, engine.model_name, engine.device, p.budget_limit, p.budget_preset)
     result = execute(p, prepare(p, engine), state.update)
     return state, result.to_json()

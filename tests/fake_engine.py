@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ttc_cli.engine.base import Engine, EngineError, EvalItem, SamplingParams, Sequence
+from ttc_cli.engine.base import Engine
+from ttc_cli.engine.sequence import EvalItem, SamplingParams, Sequence
+from ttc_cli.errors import EngineError
 
 EOG = 256
 VOCAB = 257

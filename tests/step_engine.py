@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from fake_engine import EOG, VOCAB, FakeEngine, Script, _Typist
 
-from ttc_cli.engine.base import SamplingParams, Sequence
-from ttc_cli.verifiers.process import Path, Verifier
+from ttc_cli.engine.sequence import SamplingParams, Sequence
+from ttc_cli.verifiers.base import Path, Verifier
 
 
 @dataclass

@@ -4,7 +4,8 @@ from fractions import Fraction
 
 import pytest
 
-from ttc_cli.verifiers.answers import (
+from ttc_cli.answers.consistency import most_consistent, similarity
+from ttc_cli.answers.extract import (
     Answer,
     answer_key,
     answers_equal,
@@ -12,7 +13,6 @@ from ttc_cli.verifiers.answers import (
     normalize_number,
     question_choices,
 )
-from ttc_cli.verifiers.consistency import most_consistent, similarity
 
 ABCD = ("A", "B", "C", "D")
 

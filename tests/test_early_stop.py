@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,11 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_strategies import make_ctx, run
 
+from ttc_cli.answers.confidence import GroupConfidence, lowest_group_confidence, token_confidence
+from ttc_cli.answers.stopping import (
+    EarlyStopping,
+    TraceFilter,
+    VoteStop,
+    leader_probability,
+    regularized_beta,
+)
 from ttc_cli.events import CandidateFinished, CandidateStarted, EarlyStop, Routed, TraceCancelled
 from ttc_cli.strategies import STRATEGIES
-from ttc_cli.strategies.context import EarlyStopping
-from ttc_cli.verifiers.confidence import GroupConfidence, lowest_group_confidence, token_confidence
-from ttc_cli.verifiers.early_stop import TraceFilter, VoteStop, leader_probability, regularized_beta
 
 
 # ---- arithmetic ------------------------------------------------------------------------------------
@@ -111,7 +117,14 @@ def test_trace_filter_ignores_cancelled_or_cut_traces_for_the_warmup():
 
 # ---- runs on the scripted engine -------------------------------------------------------------------
 def early(**kw) -> EarlyStopping:
-    return EarlyStopping(**kw)
+    """The built-in profile's early-stopping settings, with `kw` changed."""
+    from ttc_cli.options import PlanOptions
+    from ttc_cli.plan import early_stopping
+    from ttc_cli.profile import load_profile
+
+    defaults = early_stopping(load_profile(), PlanOptions(early_stop=True))
+    assert defaults is not None
+    return replace(defaults, **kw)
 
 
 def test_unanimous_samples_stop_at_the_posterior_threshold_and_the_rest_never_start():
@@ -271,9 +284,11 @@ def test_auto_spends_up_to_n_when_no_two_probe_samples_agree():
 def ask(engine, question="What is 12 + 30?", sampling: dict | None = None, **opts):
     from dataclasses import replace
 
-    from ttc_cli.runner import AskOptions, execute, plan, prepare
+    from ttc_cli.options import PlanOptions
+    from ttc_cli.plan import build
+    from ttc_cli.runner import execute, prepare
 
-    p = plan(question, AskOptions(**opts))
+    p = build(question, opts.pop("strategy", "self-consistency"), PlanOptions(**opts))
     ctx = prepare(p, engine)
     ctx.sampling = replace(ctx.sampling, **(sampling or {}))
     events: list = []
@@ -344,9 +359,13 @@ def test_a_filtered_vote_runs_every_sample_and_refuses_an_explicit_early_stop():
     """The filtered vote keeps the most confident half of all N traces: a stop decided on the full tally
     could disagree with it, so the two never run together."""
     from ttc_cli.errors import UsageError
-    from ttc_cli.runner import AskOptions, plan
+    from ttc_cli.options import PlanOptions
+    from ttc_cli.plan import build
 
-    assert plan("What is 2 + 2?", AskOptions(vote="filtered")).early is None
-    assert plan("What is 2 + 2?", AskOptions(vote="majority")).early is not None
+    def plan(question: str, opts: PlanOptions):
+        return build(question, "self-consistency", opts)
+
+    assert plan("What is 2 + 2?", PlanOptions(vote="filtered")).early is None
+    assert plan("What is 2 + 2?", PlanOptions(vote="majority")).early is not None
     with pytest.raises(UsageError, match="--vote filtered .* --early-stop"):
-        plan("What is 2 + 2?", AskOptions(vote="filtered", early_stop=True))
+        plan("What is 2 + 2?", PlanOptions(vote="filtered", early_stop=True))

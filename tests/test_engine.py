@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ttc_cli.budget import TokenBudget
-from ttc_cli.engine.base import SamplingParams
+from ttc_cli.engine.sequence import SamplingParams
 
 GREEDY = SamplingParams(temperature=0, max_tokens=10_000)
 
@@ -261,7 +261,7 @@ def test_the_decoder_charges_a_slice_and_its_parent_alike(engine, prompt):
 def test_a_failed_context_resize_keeps_the_engine_usable(engine, prompt, monkeypatch):
     import llama_cpp
 
-    from ttc_cli.engine.base import EngineError
+    from ttc_cli.errors import EngineError
 
     before, real = engine.n_ctx, llama_cpp.llama_init_from_model
     calls: list[int] = []

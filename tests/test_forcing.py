@@ -80,10 +80,11 @@ def test_thinking_opened_by_the_model_is_followed():
 )
 def test_bad_forcing_options(opts, needle):
     from ttc_cli.errors import UsageError
-    from ttc_cli.runner import AskOptions, plan
+    from ttc_cli.options import PlanOptions
+    from ttc_cli.plan import build
 
     with pytest.raises(UsageError, match=needle):
-        plan("What is 2 + 2?", AskOptions(**opts))
+        build("What is 2 + 2?", "greedy", PlanOptions(**opts))
 
 
 # ---- the real model ---------------------------------------------------------------------------------
@@ -102,9 +103,11 @@ def think_prompt(user_path):
 def ask_real(engine, sampling: dict | None = None, **opts):
     from dataclasses import replace
 
-    from ttc_cli.runner import AskOptions, execute, plan, prepare
+    from ttc_cli.options import PlanOptions
+    from ttc_cli.plan import build
+    from ttc_cli.runner import execute, prepare
 
-    p = plan("What is 17 + 25?", AskOptions(strategy="greedy", max_tokens=80, **opts))
+    p = build("What is 17 + 25?", "greedy", PlanOptions(max_tokens=80, **opts))
     ctx = prepare(p, engine)
     ctx.sampling = replace(ctx.sampling, **(sampling or {}))
     events: list = []

@@ -5,14 +5,16 @@ from __future__ import annotations
 import pytest
 
 from ttc_cli.events import CandidateFinished, CandidateStarted, Final, TokensGenerated
-from ttc_cli.runner import AskOptions, execute, plan, prepare
+from ttc_cli.options import PlanOptions
+from ttc_cli.plan import build
+from ttc_cli.runner import execute, prepare
 from ttc_cli.strategies import STRATEGIES
 
 QUESTION = "Tom has 3 apples and buys 4 more. How many apples does he have?"
 
 
 def ask(engine, question: str = QUESTION, **opts):
-    p = plan(question, AskOptions(**opts))
+    p = build(question, opts.pop("strategy", "self-consistency"), PlanOptions(**opts))
     ctx = prepare(p, engine)
     events = []
     result = execute(p, ctx, events.append)

@@ -7,14 +7,15 @@ import re
 import pytest
 from step_engine import StepEngine, WordVerifier
 
+import ttc_cli.verifiers as verifiers
 from ttc_cli.budget import TokenBudget
-from ttc_cli.engine.base import SamplingParams
+from ttc_cli.engine.sequence import SamplingParams
 from ttc_cli.events import Final, NodeCreated, NodePruned, NodeScored, NodeStep
 from ttc_cli.strategies import STRATEGIES
 from ttc_cli.strategies.context import RunContext
 from ttc_cli.strategies.search_params import SearchParams
-from ttc_cli.verifiers import process
-from ttc_cli.verifiers.process import Path, PathStep, aggregate
+from ttc_cli.verifiers.base import Path, PathStep, aggregate
+from ttc_cli.verifiers.logprob import LogprobVerifier
 
 PROMPT = "Q?"
 
@@ -38,7 +39,7 @@ def words(monkeypatch):
 
     def install(scores: dict[str, float], default: float = 0.5) -> WordVerifier:
         verifier = WordVerifier(scores, default)
-        monkeypatch.setitem(process.VERIFIERS, "words", lambda vctx: verifier)
+        monkeypatch.setitem(verifiers.VERIFIERS, "words", lambda vctx: verifier)
         return verifier
 
     return install
@@ -179,13 +180,13 @@ def test_aggregates(how, expected):
 
 
 def test_logprob_verifier_scores_the_latest_steps_confidence():
-    v = process.LogprobVerifier()
+    v = LogprobVerifier()
     paths = [Path((PathStep("a", (1,), 1, -0.1), PathStep("b", (2,), 2, -2.0)))]
     assert v.score(paths) == [pytest.approx(0.1353, abs=1e-4)]
 
 
 def test_command_verifier_scores_whole_solutions_by_exit_status():
-    v = process.make_verifier("cmd:grep -q 42", None)  # type: ignore[arg-type]
+    v = verifiers.make_verifier("cmd:grep -q 42", None)  # type: ignore[arg-type]
     whole = [
         Path((PathStep("the answer is 42", ()),), whole=True),
         Path((PathStep("it is 7", ()),), whole=True),
@@ -197,7 +198,7 @@ def test_command_verifier_scores_whole_solutions_by_exit_status():
 # ---- MCTS -----------------------------------------------------------------------------------------
 def test_uct_picks_an_unvisited_child_first_then_balances_value_and_visits():
     from ttc_cli.strategies.mcts import uct_pick
-    from ttc_cli.strategies.tree import Node
+    from ttc_cli.strategies.nodes import Node
 
     root = Node(0, None, visits=10)
     a = Node(1, root, visits=6, total=4.8)  # mean 0.8, well explored
@@ -222,7 +223,7 @@ def test_mcts_selection_looks_only_at_the_children_along_its_path():
     """Selecting a leaf in a tree of 2**9 - 1 nodes looks at the children of the 8 nodes on the path, not
     at every node below them (which made each round quadratic in the tree's size)."""
     from ttc_cli.strategies.mcts import select
-    from ttc_cli.strategies.tree import Node
+    from ttc_cli.strategies.nodes import Node
 
     nodes = [Node(0, None, visits=1)]
     frontier = nodes[:]
@@ -245,7 +246,7 @@ def test_mcts_selection_looks_only_at_the_children_along_its_path():
 def test_mcts_keeps_which_subtrees_are_exhausted_up_to_date(words):
     """The incremental flag agrees with its definition (a leaf that cannot grow; a node whose children all
     are) at the end of a run that finished, closed and pruned nodes."""
-    from ttc_cli.strategies.tree import Node
+    from ttc_cli.strategies.nodes import Node
 
     def exhausted(node: Node) -> bool:
         if node.children:
@@ -355,18 +356,17 @@ def test_bad_search_options_are_one_line_errors_before_any_model_loads(args, nee
 
 
 def test_search_defaults_come_from_the_preset_and_options_override_them(user_path):
-    from ttc_cli.runner import AskOptions, plan
-    from ttc_cli.strategies.search_params import SearchOptions
+    from ttc_cli.options import PlanOptions
+    from ttc_cli.plan import build
 
-    low = plan("What is 2+3?", AskOptions(strategy="beam", budget="low")).search
-    high = plan("What is 2+3?", AskOptions(strategy="beam", budget="high")).search
+    low = build("What is 2+3?", "beam", PlanOptions(budget="low")).search
+    high = build("What is 2+3?", "beam", PlanOptions(budget="high")).search
     assert (low.width, low.expansions) == (2, 2) and (high.width, high.expansions) == (4, 4)
-    opts = AskOptions(strategy="beam", budget="low", search=SearchOptions(width=5))
-    mine = plan("What is 2+3?", opts).search
+    mine = build("What is 2+3?", "beam", PlanOptions(budget="low", width=5)).search
     assert mine.width == 5 and mine.expansions == 2
     (user_path / "profiles").mkdir()
     (user_path / "profiles" / "default.yaml").write_text("search: {low: {expansions: 3}, aggregate: prod}\n")
-    merged = plan("What is 2+3?", AskOptions(strategy="beam", budget="low")).search
+    merged = build("What is 2+3?", "beam", PlanOptions(budget="low")).search
     assert (merged.width, merged.expansions, merged.aggregate) == (2, 3, "prod")
 
 
@@ -380,8 +380,8 @@ def test_search_defaults_come_from_the_preset_and_options_override_them(user_pat
     ],
 )
 def test_a_bad_search_profile_is_a_usage_error(user_path, yaml_text, needle):
-    from ttc_cli.config import load_profile
     from ttc_cli.errors import UsageError
+    from ttc_cli.profile import load_profile
 
     (user_path / "profiles").mkdir()
     (user_path / "profiles" / "default.yaml").write_text(yaml_text)
@@ -392,7 +392,7 @@ def test_a_bad_search_profile_is_a_usage_error(user_path, yaml_text, needle):
 def test_the_judge_reads_p_yes_among_yes_and_no_variants():
     import numpy as np
 
-    from ttc_cli.engine.base import Sequence
+    from ttc_cli.engine.sequence import Sequence
     from ttc_cli.verifiers.judge import JudgeVerifier
 
     judge = JudgeVerifier.__new__(JudgeVerifier)

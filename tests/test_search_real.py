@@ -9,13 +9,14 @@ from conftest import eos_token
 
 from ttc_cli.budget import TokenBudget
 from ttc_cli.events import Final, NodeCreated
-from ttc_cli.runner import AskOptions, execute, plan, prepare
-from ttc_cli.strategies.search_params import SearchOptions
+from ttc_cli.options import PlanOptions
+from ttc_cli.plan import build
+from ttc_cli.runner import execute, prepare
+from ttc_cli.verifiers.base import VerifierContext
 from ttc_cli.verifiers.judge import JudgeVerifier
-from ttc_cli.verifiers.process import VerifierContext
 
 QUESTION = "Tom has 3 apples and buys 4 more. How many apples does he have?"
-SMALL = SearchOptions(width=2, expansions=2, step_tokens=24, lookahead=1, rollouts=1, refine_rounds=1)
+SMALL = {"width": 2, "expansions": 2, "step_tokens": 24, "lookahead": 1, "rollouts": 1, "refine_rounds": 1}
 
 
 def ask(
@@ -23,11 +24,11 @@ def ask(
     strategy: str,
     budget: int,
     verifier_engine=None,
-    search: SearchOptions = SMALL,
+    search: dict = SMALL,
     sampling: dict | None = None,
     **opts,
 ):
-    p = plan(QUESTION, AskOptions(strategy=strategy, budget=str(budget), seed=3, search=search, **opts))
+    p = build(QUESTION, strategy, PlanOptions(budget=str(budget), seed=3, **search, **opts))
     ctx = prepare(p, engine, verifier_engine)
     ctx.sampling = replace(ctx.sampling, **(sampling or {}))
     events: list = []
@@ -62,7 +63,7 @@ def test_children_fork_their_parents_cache_instead_of_reevaluating_the_path(engi
     # Steps of lower-case letters with no end token can only end at the 32-token cap, never with an
     # answer, so the search runs several rounds on any host.
     no_answers = {"grammar": "root ::= [a-z ] root", "logit_bias": ((eos_token(engine), float("-inf")),)}
-    search = SearchOptions(width=2, expansions=2, step_tokens=32)
+    search = {"width": 2, "expansions": 2, "step_tokens": 32}
     data, _ = ask(engine, "beam", 300, max_tokens=120, search=search, sampling=no_answers)
     u = data["usage"]
     evaluated = u["prompt_eval_tokens"]
@@ -107,16 +108,10 @@ def test_a_separate_verifier_model_is_charged_to_the_same_budget(engine):
 
 
 def test_best_of_n_with_the_judge_scores_whole_solutions(engine):
-    p = plan(
+    p = build(
         QUESTION,
-        AskOptions(
-            strategy="best-of-n",
-            budget="200",
-            samples=3,
-            max_tokens=40,
-            seed=2,
-            search=SearchOptions(verifier="judge"),
-        ),
+        "best-of-n",
+        PlanOptions(budget="200", samples=3, max_tokens=40, seed=2, verifier="judge"),
     )
     result = execute(p, prepare(p, engine))
     data = result.to_json()
@@ -130,7 +125,7 @@ def test_mcts_rollouts_that_reach_an_answer_are_candidates(engine):
     """Whatever the model writes on this host, a candidate is a finished path or a rollout that reached an
     answer, and the selection says which. (The exact behaviour is `test_search.py`'s scripted
     `test_an_mcts_rollout_that_reaches_an_answer_is_a_candidate`.)"""
-    search = SearchOptions(expansions=2, step_tokens=24, rollouts=1)
+    search = {"expansions": 2, "step_tokens": 24, "rollouts": 1}
     data, _ = ask(engine, "mcts", 300, max_tokens=120, search=search)
     finished_paths = sum(n["status"] == "finished" for n in data["tree"])
     rollouts = data["candidates"][finished_paths:] if finished_paths else data["candidates"]
@@ -153,7 +148,7 @@ def test_refine_sizes_the_cache_from_the_users_own_long_prompts(user_path):
     (prompts / "refine.yaml").write_text(f"critique: '{long_request} List any errors.'\n")
     engine = LlamaEngine(default_model_path(), n_ctx=256, n_seq_max=2)  # sized by this run alone
     try:
-        search = SearchOptions(refine_rounds=1, step_tokens=24)
+        search = {"refine_rounds": 1, "step_tokens": 24}
         data, _ = ask(engine, "refine", 200, max_tokens=60, search=search)
     finally:
         engine.close()

@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ttc_cli.errors import UsageError
-from ttc_cli.runner import AskOptions, execute, plan, prepare
+from ttc_cli.options import PlanOptions
+from ttc_cli.plan import build
+from ttc_cli.runner import execute, prepare
 from ttc_cli.strategies import STRATEGIES
-from ttc_cli.strategies.search_params import SearchOptions
 
 PIECES = ["x", "yz ", "The answer is 3.", "\n\n", "<think>", "</think>", "Step 1.", " 42", "no error"]
 texts = st.lists(st.lists(st.sampled_from(PIECES), max_size=12).map("".join), min_size=1, max_size=4)
@@ -67,17 +68,7 @@ def test_no_valid_options_fill_the_kv_cache(
     refine_rounds,
 ):
     engine = FakeEngine([Script(t) for t in scripts])
-    search = SearchOptions(
-        verifier=verifier,
-        width=width,
-        expansions=expansions,
-        step_tokens=step_tokens,
-        lookahead=lookahead,
-        rollouts=rollouts,
-        refine_rounds=refine_rounds,
-    )
-    opts = AskOptions(
-        strategy=strategy,
+    opts = PlanOptions(
         budget=str(budget),
         samples=samples,
         max_tokens=max_tokens,
@@ -86,10 +77,16 @@ def test_no_valid_options_fill_the_kv_cache(
         early_stop=early_stop,
         think_budget=max(1, max_tokens // 3) if thinking in ("budget", "both") else None,
         min_think=max_tokens // 2 if thinking in ("minimum", "both") else None,
-        search=search,
+        verifier=verifier,
+        width=width,
+        expansions=expansions,
+        step_tokens=step_tokens,
+        lookahead=lookahead,
+        rollouts=rollouts,
+        refine_rounds=refine_rounds,
     )
     try:
-        ctx = prepare(p := plan("What is 1 + 2?", opts), engine)
+        ctx = prepare(p := build("What is 1 + 2?", strategy, opts), engine)
     except UsageError:
         assume(False)  # not valid together (or too big for the profile's context): nothing to run
     result = execute(p, ctx)  # a decode past the reserved cells raises EngineError

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ttc_cli.budget import TokenBudget
-from ttc_cli.engine.base import SamplingParams
+from ttc_cli.engine.sequence import SamplingParams
 from ttc_cli.events import CandidateFinished, Final, TokensGenerated, VotesUpdated
 from ttc_cli.strategies import STRATEGIES
 from ttc_cli.strategies.context import RunContext

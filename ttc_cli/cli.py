@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from ttc_cli import __version__
+from ttc_cli.options import EngineOptions, OutputOptions, PlanOptions, with_options
 
 app = typer.Typer(
     name="ttc",
@@ -80,9 +81,7 @@ def _first_ctrl_c_stops(stop: Any) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def load_engine(
-    model: str | None, gpu_layers: int | None, threads: int | None, verbose: bool
-) -> tuple[Any, float]:
+def load_engine(model: str | None, opts: EngineOptions) -> tuple[Any, float]:
     """Resolve and load the model once; returns the engine and the seconds it took."""
     from ttc_cli.engine.model_file import resolve_model_path
 
@@ -92,84 +91,28 @@ def load_engine(
 
     # A minimal context: `runner.prepare` sizes it for the request (and never past --ctx).
     engine = LlamaEngine(
-        path, gpu_layers=gpu_layers, threads=threads, verbose=verbose, n_ctx=256, n_seq_max=2
+        path, gpu_layers=opts.gpu_layers, threads=opts.threads, verbose=opts.verbose, n_ctx=256, n_seq_max=2
     )
     return engine, time.perf_counter() - start
 
 
-def _load_verifier(path: str | None, gpu_layers: int | None, threads: int | None, verbose: bool) -> Any:
+def _load_verifier(path: str | None, opts: EngineOptions) -> Any:
     """--verifier-model's engine (its tokens are charged to the same budget), or None."""
     if path is None:
         return None
     from ttc_cli.engine.model_file import resolve_model_path
 
-    return load_engine(str(resolve_model_path(path)), gpu_layers, threads, verbose)[0]
+    return load_engine(str(resolve_model_path(path)), opts)[0]
 
 
-# Options shared by `ask` and `compare`.
+def _loaded(stack: ExitStack, engine: Any) -> Any:
+    """`engine`, closed when `stack` unwinds however the run ends (an error, Ctrl-C)."""
+    if engine is not None:
+        stack.callback(engine.close)
+    return engine
+
+
 QuestionArg = Annotated[str | None, typer.Argument(help="The question; '-' or omitted reads stdin.")]
-BudgetOpt = Annotated[
-    str | None,
-    typer.Option("--budget", "-b", help="Preset (low, medium, high, max) or a number of generated tokens."),
-]
-SamplesOpt = Annotated[int | None, typer.Option("--samples", "-n", help="Number of samples N.")]
-MaxTokensOpt = Annotated[int | None, typer.Option("--max-tokens", help="Cap on one candidate's tokens.")]
-TemperatureOpt = Annotated[float | None, typer.Option("--temperature", "-t", help="Sampling temperature.")]
-SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed; candidate i uses seed+i.")]
-TaskOpt = Annotated[str, typer.Option("--task", help="Prompt to use: math, general, auto, or your own.")]
-VoteOpt = Annotated[
-    str, typer.Option("--vote", help="self-consistency vote: majority, weighted or filtered.")
-]
-ScorerOpt = Annotated[str, typer.Option("--scorer", help="best-of-n score: mean-logprob or confidence.")]
-ProfileOpt = Annotated[str, typer.Option("--profile", help="Profile YAML with budget presets.")]
-EarlyStopOpt = Annotated[
-    bool | None,
-    typer.Option(
-        "--early-stop/--no-early-stop",
-        help="Stop sampling once the answer is settled (default: on, from the profile).",
-        show_default=False,
-    ),
-]
-StopRuleOpt = Annotated[
-    str | None, typer.Option("--stop-rule", help="Early-stop rule: beta, decided or deepconf.")
-]
-ConfidenceOpt = Annotated[
-    float | None,
-    typer.Option("--confidence", help="Probability the leading answer must reach to stop early (0.7)."),
-]
-ThinkBudgetOpt = Annotated[
-    int | None, typer.Option("--think-budget", help="Most tokens a thinking model may think.")
-]
-MinThinkOpt = Annotated[
-    int | None, typer.Option("--min-think", help="Fewest thinking tokens; an earlier stop gets 'Wait'.")
-]
-GpuLayersOpt = Annotated[
-    int | None, typer.Option("--gpu-layers", "-ngl", help="Layers to offload (default: all if GPU build).")
-]
-CtxOpt = Annotated[int | None, typer.Option("--ctx", help="KV cache size (default: sized from the budget).")]
-ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads (default: all cores).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON with the full result on stdout.")]
-NoLiveOpt = Annotated[bool, typer.Option("--no-live", help="No live view; only the closing summary.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show llama.cpp's log on stderr.")]
-# Tree search (beam, lookahead, mcts, refine); unset options take the profile's value for the budget preset.
-VerifierOpt = Annotated[
-    str | None, typer.Option("--verifier", help="Step scorer: judge, logprob or cmd:COMMAND (best-of-n too).")
-]
-VerifierModelOpt = Annotated[
-    str | None, typer.Option("--verifier-model", help="GGUF model for the judge (default: the same model).")
-]
-AggregateOpt = Annotated[str | None, typer.Option("--aggregate", help="Path score: last, min, prod or mean.")]
-PickOpt = Annotated[str | None, typer.Option("--pick", help="Search answer: score (best path) or vote.")]
-ExplorationOpt = Annotated[float | None, typer.Option("--exploration", help="MCTS UCT exploration constant.")]
-WidthOpt = Annotated[int | None, typer.Option("--width", help="Beams kept per step (W).")]
-ExpansionsOpt = Annotated[int | None, typer.Option("--expansions", help="Next steps sampled per beam (M).")]
-StepTokensOpt = Annotated[
-    int | None, typer.Option("--step-tokens", help="Cap on one reasoning step's tokens.")
-]
-LookaheadOpt = Annotated[int | None, typer.Option("--lookahead", help="lookahead: greedy steps rolled out.")]
-RolloutsOpt = Annotated[int | None, typer.Option("--rollouts", help="MCTS rollouts per new node (0: none).")]
-RefineRoundsOpt = Annotated[int | None, typer.Option("--refine-rounds", help="refine: most revise rounds.")]
 
 
 def _stderr_console(quiet: bool) -> Any:
@@ -194,109 +137,45 @@ def _new_state(p: Any, engine: Any) -> Any:
 
 
 @app.command()
+@with_options
 def ask(
     question: QuestionArg = None,
     strategy: Annotated[
         str, typer.Option("--strategy", "-s", help="How to spend the budget (see `ttc strategies`).")
     ] = "self-consistency",
-    budget: BudgetOpt = None,
-    samples: SamplesOpt = None,
-    max_tokens: MaxTokensOpt = None,
-    temperature: TemperatureOpt = None,
-    seed: SeedOpt = None,
-    task: TaskOpt = "auto",
-    vote: VoteOpt = "majority",
-    scorer: ScorerOpt = "mean-logprob",
-    early_stop: EarlyStopOpt = None,
-    stop_rule: StopRuleOpt = None,
-    confidence: ConfidenceOpt = None,
-    think_budget: ThinkBudgetOpt = None,
-    min_think: MinThinkOpt = None,
-    profile: ProfileOpt = "default",
     model: Annotated[
         str | None,
         typer.Option("--model", "-m", envvar="TTC_MODEL", help="GGUF model file.", show_envvar=True),
     ] = None,
-    gpu_layers: GpuLayersOpt = None,
-    ctx: CtxOpt = None,
-    threads: ThreadsOpt = None,
-    as_json: JsonOpt = False,
     full: Annotated[
         bool, typer.Option("--full", help="Print the chosen response, not just its answer.")
     ] = False,
-    no_live: NoLiveOpt = False,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
-    verifier: VerifierOpt = None,
-    verifier_model: VerifierModelOpt = None,
-    aggregate: AggregateOpt = None,
-    pick: PickOpt = None,
-    exploration: ExplorationOpt = None,
-    width: WidthOpt = None,
-    expansions: ExpansionsOpt = None,
-    step_tokens: StepTokensOpt = None,
-    lookahead: LookaheadOpt = None,
-    rollouts: RolloutsOpt = None,
-    refine_rounds: RefineRoundsOpt = None,
+    *,
+    opts: PlanOptions,
+    engine_opts: EngineOptions,
+    out: OutputOptions,
 ) -> None:
     """Answer one question with the chosen strategy and budget."""
-    from ttc_cli.runner import AskOptions, execute, plan, prepare
-    from ttc_cli.strategies.search_params import SearchOptions
+    from ttc_cli.plan import build
+    from ttc_cli.runner import execute, prepare
 
-    search = SearchOptions(
-        verifier,
-        verifier_model,
-        aggregate,
-        pick,
-        exploration,
-        width,
-        expansions,
-        step_tokens,
-        lookahead,
-        rollouts,
-        refine_rounds,
-    )
+    the_plan = build(_read_question(question), strategy, opts)
+    with ExitStack() as stack:
+        judge = _loaded(stack, _load_verifier(opts.verifier_model, engine_opts))
+        engine, load_s = load_engine(model, engine_opts)
+        _loaded(stack, engine)
+        run_ctx = prepare(the_plan, engine, judge)
+        console = _stderr_console(out.quiet)
+        view = None
+        if console is not None and not out.no_live:
+            from ttc_cli.ui.live import LiveView
 
-    opts = AskOptions(
-        strategy=strategy,
-        budget=budget,
-        samples=samples,
-        max_tokens=max_tokens,
-        temperature=temperature,
-        seed=seed,
-        task=task,
-        profile=profile,
-        vote=vote,
-        scorer=scorer,
-        ctx=ctx,
-        early_stop=early_stop,
-        stop_rule=stop_rule,
-        confidence=confidence,
-        think_budget=think_budget,
-        min_think=min_think,
-        search=search,
-    )
-    the_plan = plan(_read_question(question), opts)
-    with ExitStack() as engines:
-        judge_engine = _load_verifier(verifier_model, gpu_layers, threads, verbose)
-        if judge_engine is not None:
-            engines.callback(judge_engine.close)
-        engine, load_s = load_engine(model, gpu_layers, threads, verbose)
-        engines.callback(engine.close)
-        run_ctx = prepare(the_plan, engine, judge_engine)
-
-        console = _stderr_console(quiet)
-        with _first_ctrl_c_stops(run_ctx.stop):
-            if console is not None and not no_live:
-                from ttc_cli.ui.live import LiveView
-
-                with LiveView(console, _new_state(the_plan, engine)) as view:
-                    result = execute(the_plan, run_ctx, view, load_s=load_s)
-            else:
-                result = execute(the_plan, run_ctx, load_s=load_s)
+            view = LiveView(console, _new_state(the_plan, engine))
+        with _first_ctrl_c_stops(run_ctx.stop), view or nullcontext():
+            result = execute(the_plan, run_ctx, view, load_s=load_s)
 
     data = result.to_json()
-    if as_json:
+    if out.as_json:
         sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write((result.final.response if full else result.final.answer).rstrip() + "\n")
@@ -310,6 +189,7 @@ def ask(
 
 
 @app.command()
+@with_options
 def compare(
     question: QuestionArg = None,
     strategies: Annotated[
@@ -322,96 +202,36 @@ def compare(
             "--model", "-m", help="GGUF model; repeat for several (default: $TTC_MODEL, else built-in)."
         ),
     ] = None,
-    budget: BudgetOpt = None,
-    samples: SamplesOpt = None,
-    max_tokens: MaxTokensOpt = None,
-    temperature: TemperatureOpt = None,
-    seed: SeedOpt = None,
-    task: TaskOpt = "auto",
-    vote: VoteOpt = "majority",
-    scorer: ScorerOpt = "mean-logprob",
-    early_stop: EarlyStopOpt = None,
-    stop_rule: StopRuleOpt = None,
-    confidence: ConfidenceOpt = None,
-    think_budget: ThinkBudgetOpt = None,
-    min_think: MinThinkOpt = None,
-    profile: ProfileOpt = "default",
-    gpu_layers: GpuLayersOpt = None,
-    ctx: CtxOpt = None,
-    threads: ThreadsOpt = None,
-    as_json: JsonOpt = False,
-    no_live: NoLiveOpt = False,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
-    verifier: VerifierOpt = None,
-    verifier_model: VerifierModelOpt = None,
-    aggregate: AggregateOpt = None,
-    pick: PickOpt = None,
-    exploration: ExplorationOpt = None,
-    width: WidthOpt = None,
-    expansions: ExpansionsOpt = None,
-    step_tokens: StepTokensOpt = None,
-    lookahead: LookaheadOpt = None,
-    rollouts: RolloutsOpt = None,
-    refine_rounds: RefineRoundsOpt = None,
+    *,
+    opts: PlanOptions,
+    engine_opts: EngineOptions,
+    out: OutputOptions,
 ) -> None:
     """Run several strategies (and/or models) on the same question and budget, side by side."""
     import secrets
 
     from ttc_cli.engine.model_file import resolve_model_path
-    from ttc_cli.runner import AskOptions, execute, plan, prepare
+    from ttc_cli.plan import build
+    from ttc_cli.runner import execute, prepare
     from ttc_cli.strategies import STRATEGIES
-    from ttc_cli.strategies.search_params import SearchOptions
-
-    search = SearchOptions(
-        verifier,
-        verifier_model,
-        aggregate,
-        pick,
-        exploration,
-        width,
-        expansions,
-        step_tokens,
-        lookahead,
-        rollouts,
-        refine_rounds,
-    )
 
     text = _read_question(question)
-    seed = seed if seed is not None else secrets.randbelow(2**31)  # one seed, so runs differ only by strategy
-    base = AskOptions(
-        budget=budget,
-        samples=samples,
-        max_tokens=max_tokens,
-        temperature=temperature,
-        seed=seed,
-        task=task,
-        profile=profile,
-        vote=vote,
-        scorer=scorer,
-        ctx=ctx,
-        early_stop=early_stop,
-        stop_rule=stop_rule,
-        confidence=confidence,
-        think_budget=think_budget,
-        min_think=min_think,
-        search=search,
-    )
-    plans = [plan(text, replace(base, strategy=s)) for s in dict.fromkeys(strategies or STRATEGIES)]
+    if opts.seed is None:  # one seed for every run, so sampling strategies differ only in how they choose
+        opts = replace(opts, seed=secrets.randbelow(2**31))
+    plans = [build(text, s, opts) for s in dict.fromkeys(strategies or STRATEGIES)]
     wanted: list[str | None] = list(models) if models else [None]
     paths = [resolve_model_path(m) for m in wanted]  # every path is checked before any model loads
-    console = _stderr_console(quiet)
+
+    console = _stderr_console(out.quiet)
     results = []
-    with ExitStack() as engines:
-        judge_engine = _load_verifier(verifier_model, gpu_layers, threads, verbose)
-        if judge_engine is not None:
-            engines.callback(judge_engine.close)
+    with ExitStack() as stack:
+        judge = _loaded(stack, _load_verifier(opts.verifier_model, engine_opts))
         for path in paths:
-            engine, load_s = load_engine(str(path), gpu_layers, threads, verbose)
+            engine, load_s = load_engine(str(path), engine_opts)
             with closing(engine):  # one model in memory at a time
-                contexts = [prepare(p, engine, judge_engine) for p in plans]
+                contexts = [prepare(p, engine, judge) for p in plans]
                 view = None
-                if console is not None and not no_live:
+                if console is not None and not out.no_live:
                     from ttc_cli.ui.live import CompareView
 
                     view = CompareView(console, [_new_state(p, engine) for p in plans])
@@ -427,7 +247,7 @@ def compare(
                 break
 
     data = [r.to_json() for r in results]
-    if as_json:
+    if out.as_json:
         sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
     else:
         _print_compare_table(data)
@@ -482,7 +302,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _one_line_error(e: Exception) -> int:
     """Option-parsing errors (typer's click exceptions) and engine failures as one line; bugs re-raise."""
-    from ttc_cli.engine.base import EngineError
+    from ttc_cli.errors import EngineError
 
     if isinstance(e, EngineError):
         _err(str(e))

@@ -1,8 +1,9 @@
-"""The one exception type for mistakes a user can fix.
+"""The two exception types the CLI turns into one line on stderr instead of a traceback.
 
 Everything the user can correct (a bad option, a missing file, malformed YAML, a prompt that does not fit)
-is raised as `UsageError`; the CLI turns it into a single line on stderr and exit code 2. Anything else is
-a bug and keeps its traceback.
+is raised as `UsageError`: exit code 2. What the engine could not do although the request was valid (a
+decode failure, memory for a context) is an `EngineError`: exit code 1. Anything else is a bug and keeps
+its traceback.
 """
 
 
@@ -16,3 +17,7 @@ class UsageError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message}; {self.hint}" if self.hint else self.message
+
+
+class EngineError(Exception):
+    """The engine could not do what was asked (a decode failure, no memory for the context)."""

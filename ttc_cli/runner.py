@@ -1,199 +1,26 @@
-"""From a question and options to a finished run: validate, size the context, drive the strategy.
+"""From a plan to a finished run: fit it to the model, drive the strategy, report the result.
 
-`plan()` checks everything that needs no model (strategy, budget, N, YAML) so mistakes fail fast, before
-a model loads. `prepare()` renders the prompt with the model's template and checks that the request fits
-the context before any decoding. `execute()` drives a strategy's event stream, hands each event to the
-caller's renderer, and returns a `RunResult` whose `to_json()` is the `--json` schema.
+`prepare()` renders the prompt with the model's template, checks that it fits, and sizes the engine's
+context once from what the strategy says it needs, before any decoding. `execute()` drives a strategy's
+event stream, hands each event to the caller's renderer, and returns a `RunResult` whose `to_json()` is
+the `--json` schema. (`plan.build` made the plan, before any model loaded.)
 """
 
 from __future__ import annotations
 
-import math
-import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
+from ttc_cli.answers.extract import question_choices
 from ttc_cli.budget import TokenBudget
-from ttc_cli.config import Profile, PromptTemplate, guess_task, load_profile, load_prompt
-from ttc_cli.engine.base import MAX_SEQUENCES, Engine, EngineStats, SamplingParams
-from ttc_cli.engine.forcing import Thinking
+from ttc_cli.engine.base import Engine, EngineStats
+from ttc_cli.engine.sequence import MAX_SEQUENCES
 from ttc_cli.errors import UsageError
 from ttc_cli.events import Event, Final, RunStarted
-from ttc_cli.strategies import Strategy, get_strategy
-from ttc_cli.strategies.context import EarlyStopping, RunContext
-from ttc_cli.strategies.search_params import SearchOptions, SearchParams, resolve
-from ttc_cli.verifiers.answers import question_choices
-from ttc_cli.verifiers.early_stop import RULES
-from ttc_cli.verifiers.scoring import SCORERS
-
-MAX_SAMPLES = MAX_SEQUENCES - 1  # one sequence holds the prompt
-VOTES = ("majority", "weighted", "filtered")
-
-
-@dataclass(frozen=True)
-class AskOptions:
-    strategy: str = "self-consistency"
-    budget: str | None = None
-    samples: int | None = None
-    max_tokens: int | None = None
-    temperature: float | None = None
-    seed: int | None = None
-    task: str = "auto"
-    profile: str = "default"
-    vote: str = "majority"
-    scorer: str = "mean-logprob"
-    ctx: int | None = None
-    early_stop: bool | None = None  # None: the profile's early_stop.enabled
-    stop_rule: str | None = None
-    confidence: float | None = None
-    think_budget: int | None = None
-    min_think: int | None = None
-    search: SearchOptions = field(default_factory=SearchOptions)
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A validated request, still independent of any model."""
-
-    question: str
-    strategy: Strategy
-    budget_limit: int
-    budget_preset: str | None
-    samples: int
-    sampling: SamplingParams
-    prompt: PromptTemplate
-    profile: Profile
-    options: AskOptions
-    early: EarlyStopping | None
-    thinking: Thinking | None
-    search: SearchParams = field(default_factory=SearchParams)
-
-    def new_budget(self) -> TokenBudget:
-        return TokenBudget(self.budget_limit, preset=self.budget_preset)
-
-
-def plan(question: str, opts: AskOptions) -> Plan:
-    question = question.strip()
-    try:
-        question.encode("utf-8")
-    except UnicodeEncodeError:  # undecodable bytes from argv or stdin arrive as lone surrogates
-        raise UsageError("the question is not valid UTF-8 text", "pass it as UTF-8") from None
-    if not question:
-        raise UsageError("the question is empty", 'pass it as an argument (ttc ask "...") or on stdin')
-    strategy = get_strategy(opts.strategy)
-    profile = load_profile(opts.profile)
-    budget, preset = profile.budget(opts.budget)
-    if opts.samples is not None and not 1 <= opts.samples <= MAX_SAMPLES:
-        raise UsageError(
-            f"-n/--samples must be between 1 and {MAX_SAMPLES}, got {opts.samples}",
-            f"llama.cpp runs at most {MAX_SAMPLES + 1} sequences, one of them the prompt",
-        )
-    samples = (opts.samples or min(preset.samples, MAX_SAMPLES)) if strategy.samples else 1
-    max_tokens = opts.max_tokens if opts.max_tokens is not None else preset.max_tokens
-    if max_tokens < 1:
-        raise UsageError(f"--max-tokens must be positive, got {max_tokens}", "e.g. --max-tokens 512")
-    if opts.temperature is not None and not 0 <= opts.temperature < math.inf:  # also rejects nan
-        raise UsageError(
-            f"--temperature must be 0 or more (and finite), got {opts.temperature}", "0 means greedy"
-        )
-    if opts.vote not in VOTES:
-        raise UsageError(f"unknown vote '{opts.vote}'", f"choose one of: {', '.join(VOTES)}")
-    if opts.scorer not in SCORERS:
-        raise UsageError(f"unknown scorer '{opts.scorer}'", f"choose one of: {', '.join(SCORERS)}")
-    if opts.ctx is not None and opts.ctx < 64:
-        raise UsageError(
-            f"--ctx {opts.ctx} is too small", "use at least 64, or leave it out to size it from the budget"
-        )
-    task = guess_task(question) if opts.task == "auto" else opts.task
-    prompt = load_prompt(task)
-    s = profile.sampling
-    sampling = SamplingParams(
-        temperature=float(opts.temperature if opts.temperature is not None else s.get("temperature", 0.7)),
-        top_k=int(s.get("top_k", 40)),
-        top_p=float(s.get("top_p", 0.95)),
-        min_p=float(s.get("min_p", 0.05)),
-        top_logprobs=int(s.get("top_logprobs", 5)),
-        seed=opts.seed if opts.seed is not None else secrets.randbelow(2**31),
-        max_tokens=max_tokens,
-        grammar=prompt.grammar,
-    )
-    early = early_stopping(profile, opts)
-    thinking = budget_forcing(profile, opts)
-    search = resolve(profile.search, preset.name, opts.search, prompt.step_delimiter)
-    if not strategy.search and opts.search.verifier is not None:  # best-of-n by the verifier
-        search = replace(search, verify_samples=True)
-    return Plan(
-        question,
-        strategy,
-        budget.limit,
-        budget.preset,
-        samples,
-        sampling,
-        prompt,
-        profile,
-        opts,
-        early,
-        thinking,
-        search,
-    )
-
-
-def budget_forcing(profile: Profile, opts: AskOptions) -> Thinking | None:
-    """The thinking tags from the profile and the limits from the options; None when neither is set."""
-    if opts.think_budget is None and opts.min_think is None:
-        return None
-    if opts.think_budget is not None and opts.think_budget < 1:
-        raise UsageError(
-            f"--think-budget must be positive, got {opts.think_budget}", "e.g. --think-budget 512"
-        )
-    if opts.min_think is not None and opts.min_think < 0:
-        raise UsageError(f"--min-think must be 0 or more, got {opts.min_think}", "e.g. 128")
-    minimum = opts.min_think or 0
-    if opts.think_budget is not None and minimum > opts.think_budget:
-        raise UsageError(
-            f"--min-think {minimum} is more than --think-budget {opts.think_budget}",
-            "the model must be allowed to think at least as long as it is made to",
-        )
-    return Thinking(**profile.thinking, budget=opts.think_budget, minimum=minimum)
-
-
-def early_stopping(profile: Profile, opts: AskOptions) -> EarlyStopping | None:
-    """The early-stopping settings: the profile's, overridden by the options; None when it is off."""
-    conf = profile.early_stop
-    defaults = EarlyStopping()
-    rule = opts.stop_rule if opts.stop_rule is not None else str(conf.get("rule", defaults.rule))
-    if rule not in RULES:
-        raise UsageError(f"unknown stop rule '{rule}'", f"choose one of: {', '.join(RULES)}")
-    confidence = opts.confidence
-    if confidence is None:
-        confidence = float(conf.get("confidence", defaults.confidence))
-    if not 0.5 < confidence <= 1:  # also rejects nan
-        raise UsageError(
-            f"--confidence must be above 0.5 and at most 1, got {confidence}",
-            "it is the probability the leading answer must reach, e.g. --confidence 0.9",
-        )
-    if opts.vote == "filtered":
-        # The filtered vote is DeepConf offline: it ranks all N traces, so a stop decided on the full
-        # tally before they exist could disagree with it. It runs every sample (or refuses to stop early).
-        if opts.early_stop:
-            raise UsageError(
-                "--vote filtered cannot be combined with --early-stop",
-                "it ranks all N samples; drop --early-stop, or use --stop-rule deepconf (the online filter)",
-            )
-        return None
-    enabled = opts.early_stop if opts.early_stop is not None else bool(conf.get("enabled", True))
-    if not enabled:
-        return None
-    return EarlyStopping(
-        rule=rule,
-        confidence=confidence,
-        width=int(conf.get("width", defaults.width)),
-        warmup=int(conf.get("warmup", defaults.warmup)),
-        window=int(conf.get("window", defaults.window)),
-        keep=float(conf.get("keep", defaults.keep)),
-    )
+from ttc_cli.plan import Plan
+from ttc_cli.strategies.context import RunContext
 
 
 def prepare(p: Plan, engine: Engine, verifier_engine: Engine | None = None) -> RunContext:

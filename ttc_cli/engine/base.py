@@ -1,16 +1,9 @@
-"""The backend-independent half of the engine: sequences, forking and the batched decode loop.
+"""The backend-independent engine: sequences, forks and batched decoding over a backend's primitives.
 
-A `Sequence` is a row of tokens whose prefix lives in the KV cache (`tokens[:n_cached]`) and whose tail is
-pending evaluation. Keeping the last sampled token pending, rather than evaluating it eagerly, makes every
-fork uniform and free: a child copies the parent's cached cells (with a unified KV cache that shares them,
-nothing is re-evaluated) and inherits the pending tail, which the next batched step evaluates in the
-child's own sequence. So "prefill once, fork N" is `prefill(prompt)` (all but the last prompt token) then
-N forks, and a tree search forks from any point of any sequence the same way.
-
-`Decoder` runs one `llama_decode` per step over every live sequence, samples each with its own sampler,
-records log-probabilities and top-k alternatives, and charges the budget per sampled token: it never
-samples more tokens than the budget has left. Backends (llama.cpp, a scripted fake for tests) provide a
-handful of primitives (`_eval`, `_logits`, `_sample`, cache copy/drop, token bytes).
+"Prefill once, fork N" is `prefill(prompt)` (all but the last prompt token, which stays pending) then N
+forks, and a tree search forks from any point of any sequence the same way (see `sequence.py` for why the
+pending token makes forks free). Backends (llama.cpp, a scripted fake for tests) provide a handful of
+primitives (`_eval`, `_logits`, `_sample`, cache copy/drop/trim, token bytes); `decoder.py` runs the loop.
 """
 
 from __future__ import annotations
@@ -18,89 +11,17 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from collections.abc import Sequence as Seq
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ttc_cli.budget import TokenBudget
-
-EvalItem = tuple[int, int, int, bool]  # (slot, token, position, wants_logits)
-MAX_SEQUENCES = 256  # sequences one context runs at once: llama.cpp's limit (LLAMA_MAX_SEQ)
-
-FINISH_STOP = "stop"  # end-of-generation token or stop string
-FINISH_LENGTH = "length"  # the candidate's own max tokens
-FINISH_BUDGET = "budget"  # the query's token budget ran out
-FINISH_CANCELLED = "cancelled"  # a strategy cancelled it (pruning, early stop)
-FINISH_INTERRUPTED = "interrupted"  # the user pressed Ctrl-C
-
-
-class EngineError(Exception):
-    """The engine could not do what was asked (context full, decode failure)."""
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    """How one sequence samples. temperature 0 means greedy."""
-
-    temperature: float = 0.7
-    top_k: int = 40
-    top_p: float = 0.95
-    min_p: float = 0.05
-    seed: int = 0
-    max_tokens: int = 512
-    stop: tuple[str, ...] = ()
-    top_logprobs: int = 5
-    ignore_eos: bool = False
-    grammar: str = ""  # GBNF that every reply must follow (a prompt's `grammar:`); "" for none
-    logit_bias: tuple[tuple[int, float], ...] = ()  # (token, bias) added to the logits before sampling
-
-
-@dataclass(eq=False)
-class Sequence:
-    """A KV-cache sequence and what it generated since it was added to a decoder."""
-
-    slot: int
-    tokens: list[int]
-    n_cached: int
-    gen_start: int = 0
-    params: SamplingParams | None = None
-    sampler: Any = None
-    logprobs: list[float] = field(default_factory=list)
-    top_ids: list[np.ndarray] = field(default_factory=list)
-    top_logprobs: list[np.ndarray] = field(default_factory=list)
-    text_bytes: bytearray = field(default_factory=bytearray)
-    text_end: int | None = None  # byte offset where a stop string began
-    finish_reason: str | None = None
-    tail_is_sampled: bool = False  # the first pending token is one this sequence sampled
-    released: bool = False
-    n_sampled: int = 0  # tokens sampled (and charged) since `Decoder.add`
-    forcing: Any = None  # a `Forcing` that may edit the sequence after each token (budget forcing)
-
-    @property
-    def generated(self) -> list[int]:
-        """Tokens after the point generation started, forced ones included."""
-        return self.tokens[self.gen_start :]
-
-    @property
-    def n_generated(self) -> int:
-        """Tokens this sequence sampled: what it cost the budget (forced text is not sampled)."""
-        return self.n_sampled
-
-    @property
-    def text(self) -> str:
-        raw = self.text_bytes if self.text_end is None else self.text_bytes[: self.text_end]
-        return raw.decode("utf-8", errors="replace")
-
-    @property
-    def mean_logprob(self) -> float:
-        return float(np.mean(self.logprobs)) if self.logprobs else 0.0
-
-    @property
-    def finished(self) -> bool:
-        return self.finish_reason is not None
+from ttc_cli.engine.decoder import Decoder
+from ttc_cli.engine.sequence import EvalItem, SamplingParams, Sequence
+from ttc_cli.errors import EngineError
 
 
 @dataclass
@@ -126,25 +47,6 @@ class EngineStats:
             for k, v in vars(part).items():
                 setattr(out, k, getattr(out, k) + v)
         return out
-
-
-@dataclass(frozen=True)
-class KvNeeds:
-    """What a run holds at once at most: KV-cache cells (one per evaluated token) and sequences."""
-
-    cells: int
-    sequences: int
-
-    def __add__(self, other: KvNeeds) -> KvNeeds:
-        return KvNeeds(self.cells + other.cells, self.sequences + other.sequences)
-
-
-@dataclass(frozen=True)
-class Step:
-    """What one decode step did: tokens sampled per sequence, and the sequences that finished."""
-
-    sampled: tuple[tuple[Sequence, int], ...]
-    finished: tuple[Sequence, ...]
 
 
 class Engine(ABC):
@@ -294,151 +196,3 @@ class Engine(ABC):
 
     def decoder(self, budget: TokenBudget, stop: threading.Event | None = None) -> Decoder:
         return Decoder(self, budget, stop)
-
-
-def logsumexp_rows(rows: np.ndarray) -> np.ndarray:
-    """Per-row log of the softmax normaliser; a token's log-probability is its logit minus this.
-
-    float32 is enough: after subtracting the row maximum every term is in (0, 1], so the sum of even a
-    150k vocabulary is exact to about 1e-6 relative, far below what any score here can resolve.
-    """
-    m = rows.max(axis=1)
-    return m + np.log(np.exp(rows - m[:, None]).sum(axis=1))
-
-
-class Decoder:
-    """Decodes every live sequence in one forward pass per step, charging `budget` per sampled token."""
-
-    def __init__(self, engine: Engine, budget: TokenBudget, stop: threading.Event | None = None) -> None:
-        self.engine = engine
-        self.budget = budget
-        self.stop = stop
-        self.live: list[Sequence] = []
-
-    def add(self, seq: Sequence, params: SamplingParams) -> None:
-        """Start generating on `seq` (a fresh fork or a finished sequence to continue)."""
-        if seq.released:
-            raise EngineError("cannot decode a released sequence")
-        if seq.sampler is not None:
-            self.engine._free_sampler(seq.sampler)
-        seq.params = params
-        seq.sampler = self.engine._new_sampler(params)
-        seq.gen_start = len(seq.tokens)
-        seq.logprobs, seq.top_ids, seq.top_logprobs = [], [], []
-        seq.text_bytes, seq.text_end, seq.finish_reason = bytearray(), None, None
-        seq.n_sampled = 0
-        self.live.append(seq)
-
-    def cancel(self, seq: Sequence, reason: str = FINISH_CANCELLED) -> None:
-        """Stop a live sequence now; its cache stays until the owner calls `engine.release`."""
-        if seq in self.live:
-            self.live.remove(seq)
-            seq.finish_reason = reason
-
-    def __iter__(self) -> Iterator[Step]:
-        while self.live:
-            yield self.step()
-
-    def step(self) -> Step:
-        """Evaluate every live sequence's pending tokens and sample one token for each."""
-        if self.stop is not None and self.stop.is_set():
-            return self._finish_all(FINISH_INTERRUPTED)
-        # The budget is charged before sampling, one token per sequence: only as many sequences as it
-        # grants may sample this step, and the rest end here rather than overdraw it.
-        granted = self.budget.take(len(self.live))
-        if granted <= 0:
-            return self._finish_all(FINISH_BUDGET)
-        active, starved = self.live[:granted], self.live[granted:]
-        for seq in starved:
-            self._finish(seq, FINISH_BUDGET)
-
-        sampled: list[tuple[Sequence, int]] = []
-        finished: list[Sequence] = list(starved)
-        start = time.perf_counter()
-        for chunk, owners in self._chunks(active):
-            self.engine._eval(chunk)
-            rows = self.engine._logits(len(owners))
-            norms = logsumexp_rows(rows)
-            for out, (seq, batch_index) in enumerate(owners):
-                token = self.engine._sample(seq, batch_index)
-                self._record(seq, token, rows[out], float(norms[out]))
-                sampled.append((seq, token))
-                if seq.finish_reason is not None:
-                    finished.append(seq)
-        self.engine.stats.decode_s += time.perf_counter() - start
-        self.engine.stats.generated_tokens += len(sampled)
-        self.live = [s for s in self.live if s.finish_reason is None]
-        return Step(tuple(sampled), tuple(finished))
-
-    def _chunks(self, seqs: list[Sequence]) -> Iterator[tuple[list[EvalItem], list[tuple[Sequence, int]]]]:
-        """Pack the pending tokens of `seqs` into forward passes of at most n_batch tokens.
-
-        A sequence's logits come from its last pending token, so it is sampled after the pass that holds
-        that token; `owners` lists those sequences in output order with that token's index in the pass.
-        """
-        items: list[EvalItem] = []
-        owners: list[tuple[Sequence, int]] = []
-        for seq in seqs:
-            pending = seq.tokens[seq.n_cached :]
-            # Only a token this sequence sampled counts as generated; anything else it evaluates (the
-            # prompt's last token after a fork, appended text) is prompt evaluation.
-            self.engine.stats.prompt_eval_tokens += len(pending) - (1 if seq.tail_is_sampled else 0)
-            for i, token in enumerate(pending):
-                last = i == len(pending) - 1
-                items.append((seq.slot, token, seq.n_cached + i, last))
-                if last:
-                    owners.append((seq, len(items) - 1))
-                if len(items) == self.engine.n_batch:
-                    yield items, owners
-                    items, owners = [], []
-            seq.n_cached = len(seq.tokens)
-        if items:
-            yield items, owners
-
-    def _record(self, seq: Sequence, token: int, logits: np.ndarray, norm: float) -> None:
-        params = seq.params or SamplingParams()
-        seq.tokens.append(token)
-        seq.n_sampled += 1
-        seq.tail_is_sampled = True
-        seq.logprobs.append(float(logits[token]) - norm)
-        k = params.top_logprobs
-        if k > 0:
-            top = np.argpartition(logits, -k)[-k:]
-            top = top[np.argsort(logits[top])[::-1]]
-            seq.top_ids.append(top.astype(np.int32))
-            seq.top_logprobs.append((logits[top] - norm).astype(np.float32))
-        eog = self.engine.is_eog(token) and not params.ignore_eos
-        if not eog:
-            seq.text_bytes += self.engine.token_bytes(token)
-        if seq.forcing is not None and seq.forcing.after_token(self.engine, seq, eog):
-            # The forcing rewrote the tail (appended "Wait", or closed the thinking): generation goes on.
-            if seq.n_sampled >= params.max_tokens:
-                self._finish(seq, FINISH_LENGTH)
-            return
-        if eog or params.stop and self._hit_stop(seq, params.stop):
-            self._finish(seq, FINISH_STOP)
-        elif seq.n_sampled >= params.max_tokens:
-            self._finish(seq, FINISH_LENGTH)
-
-    @staticmethod
-    def _hit_stop(seq: Sequence, stops: tuple[str, ...]) -> bool:
-        # Only the tail can newly contain a stop string; searching it keeps the check O(1) per token.
-        for stop in stops:
-            needle = stop.encode()
-            window = len(needle) + 64
-            lo = max(0, len(seq.text_bytes) - window)
-            at = seq.text_bytes.find(needle, lo)
-            if at != -1:
-                seq.text_end = at
-                return True
-        return False
-
-    def _finish(self, seq: Sequence, reason: str) -> None:
-        seq.finish_reason = reason
-
-    def _finish_all(self, reason: str) -> Step:
-        done = tuple(self.live)
-        for seq in done:
-            self._finish(seq, reason)
-        self.live = []
-        return Step((), done)

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ttc_cli.engine.base import Engine, Sequence
+    from ttc_cli.engine.base import Engine
+    from ttc_cli.engine.sequence import Sequence
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ from typing import Any
 import llama_cpp as L
 import numpy as np
 
-from ttc_cli.engine.base import MAX_SEQUENCES, Engine, EngineError, EvalItem, SamplingParams, Sequence
-from ttc_cli.errors import UsageError
+from ttc_cli.engine.base import Engine
+from ttc_cli.engine.sequence import MAX_SEQUENCES, EvalItem, SamplingParams, Sequence
+from ttc_cli.errors import EngineError, UsageError
 
 # llama.cpp keeps a global log callback; the ctypes object must outlive every call into the library.
 _LOG_STATE: dict[str, Any] = {"verbose": False, "callback": None}

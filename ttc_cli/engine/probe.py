@@ -3,8 +3,8 @@
 import sys
 
 from ttc_cli.budget import TokenBudget
-from ttc_cli.engine.base import SamplingParams
 from ttc_cli.engine.llama import LlamaEngine
+from ttc_cli.engine.sequence import SamplingParams
 
 
 def main(path: str) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
 
-from ttc_cli.engine.base import KvNeeds
+from ttc_cli.engine.sequence import KvNeeds
 from ttc_cli.errors import UsageError
 from ttc_cli.events import Event
 from ttc_cli.strategies import (

@@ -15,12 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
+from ttc_cli.answers.stopping import StopDecision, VoteStop
+from ttc_cli.answers.voting import VoteTally
 from ttc_cli.events import CandidateStarted, EarlyStop, Event, Routed
 from ttc_cli.strategies.context import RunContext
 from ttc_cli.strategies.sampling import Sampled, sample
 from ttc_cli.strategies.self_consistency import choose
-from ttc_cli.verifiers.early_stop import StopDecision, VoteStop
-from ttc_cli.verifiers.voting import VoteTally
 
 DESCRIPTION = "probe 4 samples, then stop (easy), vote up to N/2 (medium) or up to N (hard)"
 PROBE = 4

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ttc_cli.engine.base import KvNeeds
+from ttc_cli.engine.sequence import KvNeeds
 from ttc_cli.events import Event
+from ttc_cli.strategies.candidates import stopped_because
 from ttc_cli.strategies.context import RunContext
-from ttc_cli.strategies.pick import conclude, stopped_because
-from ttc_cli.strategies.tree import FINISHED, Node, open_tree, search_needs
+from ttc_cli.strategies.nodes import FINISHED, Node
+from ttc_cli.strategies.pick import conclude
+from ttc_cli.strategies.tree import open_tree, search_needs
 
 DESCRIPTION = "step-level beam search: W beams, M next steps each, keep the W the verifier scores best"
 

@@ -14,16 +14,16 @@ from dataclasses import replace
 
 from ttc_cli.budget import BudgetSlice
 from ttc_cli.events import Event, Final
+from ttc_cli.strategies.candidates import complete, shown_answer
 from ttc_cli.strategies.context import RunContext
-from ttc_cli.strategies.sampling import Sampled, complete, sample, shown_answer, stopped_because
-from ttc_cli.strategies.tree import open_verifier
-from ttc_cli.verifiers.process import Path, PathStep
+from ttc_cli.strategies.sampling import Sampled, sample
+from ttc_cli.verifiers.base import Path, PathStep
 
 DESCRIPTION = "N samples, keep the one with the best score (mean log-prob by default)"
 
 
 def run(ctx: RunContext) -> Iterator[Event]:
-    verifier = open_verifier(ctx) if ctx.search.verify_samples else None
+    verifier = ctx.open_verifier() if ctx.search.verify_samples else None
     # A verifier that spends tokens gets them held back, so every candidate can be judged.
     hold = min(ctx.samples * verifier.tokens_per_path, ctx.budget.remaining // 2) if verifier else 0
     sampling_ctx = (
@@ -50,7 +50,7 @@ def run(ctx: RunContext) -> Iterator[Event]:
         answer=shown_answer(best),
         response=best.text,
         selection=f"best of {len(pool)} by {by} (score {score})",
-        stopped_because=stopped_because(out, ctx),
+        stopped_because=out.stopped_because(ctx),
         candidates=tuple(cands),
         chosen=best.index,
         early_stop=out.early_stop,

@@ -5,22 +5,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from ttc_cli.answers.stopping import EarlyStopping
 from ttc_cli.budget import TokenBudget
-from ttc_cli.engine.base import Engine, SamplingParams
+from ttc_cli.engine.base import Engine
 from ttc_cli.engine.forcing import Thinking
+from ttc_cli.engine.sequence import SamplingParams
 from ttc_cli.strategies.search_params import SearchParams
-
-
-@dataclass(frozen=True)
-class EarlyStopping:
-    """How sampling strategies may stop before N (see `verifiers/early_stop.py`)."""
-
-    rule: str = "deepconf"  # beta | decided | deepconf
-    confidence: float = 0.70  # posterior probability the leader must reach (beta, deepconf)
-    width: int = 2  # samples decoding at once: fewer in flight means less spent when the vote settles
-    warmup: int = 4  # deepconf: completed traces that set the confidence threshold
-    window: int = 16  # deepconf: tokens per sliding confidence group
-    keep: float = 0.3  # deepconf: later traces must stay above the (1 - keep) quantile of the warm-up's
+from ttc_cli.verifiers import make_verifier
+from ttc_cli.verifiers.base import Verifier, VerifierContext
 
 
 @dataclass
@@ -44,3 +36,9 @@ class RunContext:
     @property
     def interrupted(self) -> bool:
         return self.stop.is_set()
+
+    def open_verifier(self) -> Verifier:
+        """The run's verifier (`--verifier`), judging on --verifier-model's engine or the policy's own."""
+        engine = self.verifier_engine or self.engine
+        vctx = VerifierContext(self.question, engine, engine is self.engine, self.budget, self.stop)
+        return make_verifier(self.search.verifier, vctx)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ttc_cli.events import Event, Final
+from ttc_cli.strategies.candidates import shown_answer
 from ttc_cli.strategies.context import RunContext
-from ttc_cli.strategies.sampling import Sampled, sample, shown_answer, stopped_because
+from ttc_cli.strategies.sampling import Sampled, sample
 
 DESCRIPTION = "one chain of thought, decoded greedily (the baseline)"
 
@@ -20,7 +21,7 @@ def run(ctx: RunContext) -> Iterator[Event]:
         answer=shown_answer(best),
         response=best.text,
         selection="greedy decoding: the single most likely chain of thought",
-        stopped_because=stopped_because(out, ctx),
+        stopped_because=out.stopped_because(ctx),
         candidates=tuple(cands),
         chosen=best.index,
     )

@@ -20,13 +20,15 @@ import math
 from collections import Counter
 from collections.abc import Iterator
 
-from ttc_cli.engine.base import FINISH_BUDGET, KvNeeds
+from ttc_cli.answers.extract import extract_answer
+from ttc_cli.engine.sequence import FINISH_BUDGET, KvNeeds
 from ttc_cli.events import Event, NodeScored
+from ttc_cli.strategies.candidates import stopped_because
 from ttc_cli.strategies.context import RunContext
-from ttc_cli.strategies.pick import conclude, stopped_because
-from ttc_cli.strategies.tree import PRUNED, Node, Rollout, Tree, open_tree, search_needs
-from ttc_cli.verifiers.answers import extract_answer
-from ttc_cli.verifiers.process import PathStep
+from ttc_cli.strategies.nodes import PRUNED, Node, Rollout
+from ttc_cli.strategies.pick import conclude
+from ttc_cli.strategies.tree import Tree, open_tree, search_needs
+from ttc_cli.verifiers.base import PathStep
 
 DESCRIPTION = "Monte Carlo tree search over steps: UCT selection, verifier values (and rollouts)"
 ROLLOUT_STEPS = 1000  # to the end of the solution; the solution's length cap stops it first

@@ -6,12 +6,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ttc_cli.engine.base import FINISH_BUDGET, FINISH_INTERRUPTED
+from ttc_cli.answers.voting import VoteTally
+from ttc_cli.engine.sequence import FINISH_BUDGET, FINISH_INTERRUPTED
 from ttc_cli.events import Candidate, Final
+from ttc_cli.strategies.candidates import shown_answer
 from ttc_cli.strategies.context import RunContext
-from ttc_cli.strategies.sampling import shown_answer
-from ttc_cli.strategies.tree import Node, Rollout, Tree, candidate, rollout_candidate
-from ttc_cli.verifiers.voting import VoteTally
+from ttc_cli.strategies.nodes import Node, Rollout, candidate, rollout_candidate
+from ttc_cli.strategies.tree import Tree
 
 
 def _rank(c: Candidate) -> tuple[bool, float, int]:
@@ -64,9 +65,3 @@ def conclude(
     selection = f"best of {len(cands)} {what} by {ctx.search.verifier} score ({score}){note}"
     answer = shown_answer(best)
     return replace(base, answer=answer, response=best.text, selection=selection, chosen=best.index)
-
-
-def stopped_because(ctx: RunContext, done: bool) -> str:
-    if ctx.interrupted:
-        return "interrupted"
-    return "completed" if done else "budget"

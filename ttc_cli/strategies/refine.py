@@ -12,17 +12,16 @@ from __future__ import annotations
 from collections.abc import Generator, Iterator
 from dataclasses import replace
 
+from ttc_cli.answers.extract import extract_answer
 from ttc_cli.config import load_aux_prompt
-from ttc_cli.engine.base import FINISH_LENGTH, FINISH_STOP, KvNeeds
-from ttc_cli.engine.base import Sequence as KvSeq
-from ttc_cli.events import Candidate, Event, Final, NodeCreated, NodeExpanded, NodeFinished, NodeStep
+from ttc_cli.engine.sequence import FINISH_LENGTH, FINISH_STOP, KvNeeds, common_prefix
+from ttc_cli.engine.sequence import Sequence as KvSeq
+from ttc_cli.events import Event, Final, NodeCreated, NodeExpanded, NodeFinished, NodeStep, TokensGenerated
+from ttc_cli.strategies.candidates import from_steps, shown_answer, stopped_because
 from ttc_cli.strategies.context import RunContext
-from ttc_cli.strategies.pick import stopped_because
-from ttc_cli.strategies.sampling import shown_answer
-from ttc_cli.strategies.tree import EXPANDED, FINISHED, OPEN, Node, Tree
-from ttc_cli.verifiers.answers import extract_answer
-from ttc_cli.verifiers.judge import common_prefix
-from ttc_cli.verifiers.process import Verifier
+from ttc_cli.strategies.nodes import EXPANDED, FINISHED, OPEN, Node
+from ttc_cli.strategies.tree import Tree
+from ttc_cli.verifiers.base import Verifier
 
 DESCRIPTION = "self-refine: draft, critique, revise until the critique finds no error"
 PROMPT_KEYS = ("critique", "revise", "no_error")
@@ -106,7 +105,7 @@ def _turn(
     engine = ctx.engine
     assert parent.seq is not None
     seq = engine.fork(parent.seq) if messages is None else _continue(ctx, parent.seq, messages)
-    node = tree._new(parent)
+    node = tree.add(parent)
     node.seq = seq
     yield NodeCreated(node.id, parent.id, node.depth)
     decoder = engine.decoder(ctx.budget, ctx.stop)
@@ -115,10 +114,7 @@ def _turn(
     for step in decoder:
         if step.sampled:
             yield _progress(ctx)
-    node.tokens = tuple(seq.generated)
-    node.text = seq.text
-    node.mean_logprob = seq.mean_logprob
-    node.finish = seq.finish_reason
+    node.take(seq)
     node.path_tokens = len(node.tokens)
     found = extract_answer(node.text, ctx.choices) if node.text.strip() else None
     node.answer = found.text if found else None
@@ -143,23 +139,12 @@ def _continue(ctx: RunContext, seq: KvSeq, messages: list[dict[str, str]]) -> Kv
 
 
 def _progress(ctx: RunContext) -> Event:
-    from ttc_cli.events import TokensGenerated
-
     return TokensGenerated(ctx.budget.spent, ())
 
 
 def _conclude(ctx: RunContext, tree: Tree, solutions: list[Node], settled: bool) -> Iterator[Event]:
     cands = [
-        Candidate(
-            index=i,
-            text=n.text.strip(),
-            tokens=len(n.tokens),
-            finish_reason=n.finish or FINISH_STOP,
-            mean_logprob=n.mean_logprob,
-            answer=n.answer,
-            answer_key=(found.key if (found := extract_answer(n.text, ctx.choices)) else None),
-        )
-        for i, n in enumerate(solutions)
+        from_steps(n.steps()[-1:], i, ctx.choices, n.finish or FINISH_STOP) for i, n in enumerate(solutions)
     ]
     if solutions:
         best = solutions[-1]

@@ -13,10 +13,15 @@ that falls below the warm-up threshold is cancelled mid-way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 
-from ttc_cli.engine.base import (
+from ttc_cli.answers.confidence import token_confidence
+from ttc_cli.answers.scoring import vote_weight
+from ttc_cli.answers.stopping import RULE_DEEPCONF, StopDecision, TraceFilter, VoteStop
+from ttc_cli.answers.voting import VoteTally
+from ttc_cli.engine.forcing import BudgetForcing, forced_cells, prompt_opens_thinking
+from ttc_cli.engine.sequence import (
     FINISH_BUDGET,
     FINISH_INTERRUPTED,
     FINISH_LENGTH,
@@ -24,7 +29,6 @@ from ttc_cli.engine.base import (
     KvNeeds,
     Sequence,
 )
-from ttc_cli.engine.forcing import BudgetForcing, forced_cells, prompt_opens_thinking
 from ttc_cli.events import (
     Candidate,
     CandidateFinished,
@@ -36,17 +40,8 @@ from ttc_cli.events import (
     TraceCancelled,
     VotesUpdated,
 )
+from ttc_cli.strategies.candidates import from_sequence, stopped_because
 from ttc_cli.strategies.context import RunContext
-from ttc_cli.verifiers.answers import extract_answer
-from ttc_cli.verifiers.confidence import (
-    CONFIDENCE_WINDOW,
-    lowest_group_confidence,
-    token_confidence,
-    token_confidences,
-)
-from ttc_cli.verifiers.early_stop import RULE_DEEPCONF, StopDecision, TraceFilter, VoteStop
-from ttc_cli.verifiers.scoring import SCORERS, vote_weight
-from ttc_cli.verifiers.voting import VoteTally
 
 CUT_SHORT = (FINISH_BUDGET, FINISH_INTERRUPTED)
 
@@ -66,6 +61,11 @@ class Sampled:
 
     def target(self, n: int) -> int:
         return n if self.limit is None else min(n, self.limit)
+
+    def stopped_because(self, ctx: RunContext) -> str:
+        """A candidate cut by the budget, or a sample never started, means the budget ended the run."""
+        cut = any(c.finish_reason == FINISH_BUDGET for c in self.candidates) or self.unstarted > 0
+        return stopped_because(ctx, done=not cut, early_stop=self.early_stop is not None)
 
 
 def needs(ctx: RunContext) -> KvNeeds:
@@ -102,175 +102,165 @@ def sample(
 
     `stopper` defaults to the run's early-stopping rule; pass one to decide differently (`auto` does).
     """
-    engine = ctx.engine
-    base = ctx.sampling if temperature is None else replace(ctx.sampling, temperature=temperature)
-    stopper = stopper or default_stopper(ctx)
-    early = ctx.early
-    width = min(n, early.width) if early is not None and n > 1 else n
-    traces = (
-        TraceFilter(early.warmup, early.window, early.keep)
-        if early is not None and early.rule == RULE_DEEPCONF and n > 1
-        else None
-    )
-    weighted = out.tally.weighted
-    root = engine.prefill(ctx.prompt_tokens, ctx.stop)
-    decoder = engine.decoder(ctx.budget, ctx.stop)
-    index: dict[Sequence, int] = {}
-    started = 0
-    stopping = False
-    opens_thinking = ctx.thinking is not None and prompt_opens_thinking(
-        engine, ctx.prompt_tokens, ctx.thinking
-    )
+    yield from Sampler(ctx, n, out, temperature, show_votes, stopper or default_stopper(ctx)).run()
 
-    def start_more() -> Iterator[Event]:
-        nonlocal started
-        while started < out.target(n) and len(decoder.live) < width and not stopping:
+
+class Sampler:
+    """Self-consistency's loop with DeepConf's online filter, one method per line of the pseudocode:
+
+    start samples until `width` run at once                       start_more
+    until no sample runs:
+        decode one token of every running sample                  (the decoder)
+        report it; cancel a trace whose confidence fell too low   on_tokens
+        for every sample that ended: count its vote, ask the rule on_finished
+        once the rule says stop, cancel the running ones          stop
+        start more samples in the places that freed               start_more
+    """
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        n: int,
+        out: Sampled,
+        temperature: float | None,
+        show_votes: bool,
+        stopper: Stopper | None,
+    ) -> None:
+        self.ctx, self.n, self.out = ctx, n, out
+        self.show_votes, self.stopper = show_votes, stopper
+        base = ctx.sampling
+        self.params = base if temperature is None else replace(base, temperature=temperature)
+        early = ctx.early
+        # With early stopping, few samples decode at once: a stop then saves every sample not yet started.
+        self.width = min(n, early.width) if early is not None and n > 1 else n
+        deepconf = early is not None and early.rule == RULE_DEEPCONF and n > 1
+        self.traces = TraceFilter(early.warmup, early.window, early.keep) if early and deepconf else None
+        self.index: dict[Sequence, int] = {}  # sequence -> candidate index (= its seed offset)
+        self.started = 0
+        self.stopping = False
+        self.opens_thinking = ctx.thinking is not None and prompt_opens_thinking(
+            ctx.engine, ctx.prompt_tokens, ctx.thinking
+        )
+
+    def run(self) -> Iterator[Event]:
+        ctx, engine = self.ctx, self.ctx.engine
+        self.root = engine.prefill(ctx.prompt_tokens, ctx.stop)
+        self.decoder = engine.decoder(ctx.budget, ctx.stop)
+        try:
+            yield from self.start_more()
+            while self.decoder.live:
+                step = self.decoder.step()
+                cancelled = yield from self.on_tokens(step.sampled)
+                for seq, low in [(seq, None) for seq in step.finished] + cancelled:
+                    yield from self.on_finished(seq, low)
+                if self.stopping:
+                    yield from self.stop()
+                yield from self.start_more()
+        finally:
+            engine.release(self.root)
+            for seq in self.index:
+                engine.release(seq)
+        yield from self.close()
+
+    def start_more(self) -> Iterator[Event]:
+        ctx, out = self.ctx, self.out
+        while self.started < out.target(self.n) and len(self.decoder.live) < self.width and not self.stopping:
             if ctx.interrupted or ctx.budget.remaining <= 0:
                 break
-            seq = engine.fork(root)
-            decoder.add(seq, replace(base, seed=base.seed + started))
-            index[seq] = started
+            seq = ctx.engine.fork(self.root)
+            self.decoder.add(seq, replace(self.params, seed=self.params.seed + self.started))
+            self.index[seq] = self.started
             if ctx.thinking is not None:
                 seq.forcing = BudgetForcing(ctx.thinking)
-                if opens_thinking:
+                if self.opens_thinking:
                     seq.forcing.starts_inside()
-            if traces is not None:
-                traces.start(started)
-            yield CandidateStarted(started)
-            started += 1
+            if self.traces is not None:
+                self.traces.start(self.started)
+            yield CandidateStarted(self.started)
+            self.started += 1
 
-    try:
-        yield from start_more()
-        while decoder.live:
-            step = decoder.step()
-            cancelled: list[tuple[Sequence, float | None]] = []
-            if step.sampled:
-                progress = tuple((index[s], s.n_generated) for s, _ in step.sampled)
-                yield TokensGenerated(ctx.budget.spent, progress)
-                for seq, _ in step.sampled:
-                    if seq.forcing is not None and len(seq.forcing.actions) > seq.forcing.reported:
-                        for action, at in seq.forcing.actions[seq.forcing.reported :]:
-                            yield ThinkingForced(index[seq], action, at)
-                        seq.forcing.reported = len(seq.forcing.actions)
-                if traces is not None:
-                    for seq, _ in step.sampled:
-                        if seq.finish_reason is None and seq.top_logprobs:
-                            low = traces.observe(index[seq], token_confidence(seq.top_logprobs[-1]))
-                            if low is not None:
-                                decoder.cancel(seq)
-                                cancelled.append((seq, low))
-            ended = [(seq, None) for seq in step.finished] + cancelled
-            for seq, low in ended:
-                if low is not None:
-                    assert traces is not None and traces.threshold is not None
-                    yield TraceCancelled(index[seq], seq.n_generated, low, traces.threshold)
-                yield from _finish(ctx, out, index[seq], seq, traces, show_votes, weighted)
-                engine.release(seq)
-                # A sample cut by the budget or Ctrl-C says nothing about the answer: no decision on it.
-                if not stopping and stopper is not None and seq.finish_reason not in CUT_SHORT:
-                    decision = stopper(out.tally, len(out.candidates), out.target(n))
-                    if decision is not None:
-                        stopping = True
-                        yield from _stop(ctx, out, decision, decoder.live, out.target(n))
-            if stopping:
-                for seq in list(decoder.live):
-                    decoder.cancel(seq)
-                    yield from _finish(ctx, out, index[seq], seq, traces, show_votes, weighted)
-                    engine.release(seq)
-            yield from start_more()
-    finally:
-        engine.release(root)
-        for seq in index:
-            engine.release(seq)
-    if not stopping and not ctx.interrupted and ctx.budget.remaining <= 0:
-        out.unstarted = max(0, out.target(n) - started)
-    if not out.candidates:
-        # Stopped before any sample started (Ctrl-C during the prefill): an empty candidate, so every
-        # strategy still has one to report instead of special-casing an empty pool.
-        reason = FINISH_INTERRUPTED if ctx.interrupted else FINISH_BUDGET
-        empty = Candidate(index=0, text="", tokens=0, finish_reason=reason, mean_logprob=0.0)
-        out.candidates.append(empty)
-        yield CandidateFinished(empty)
+    def on_tokens(
+        self, sampled: tuple[tuple[Sequence, int], ...]
+    ) -> Generator[Event, None, list[tuple[Sequence, float | None]]]:
+        """Report one decoded token per running sample; returns the traces the filter cancelled."""
+        cancelled: list[tuple[Sequence, float | None]] = []
+        if not sampled:
+            return cancelled
+        progress = tuple((self.index[s], s.n_generated) for s, _ in sampled)
+        yield TokensGenerated(self.ctx.budget.spent, progress)
+        for seq, _ in sampled:
+            forcing = seq.forcing
+            if forcing is not None and len(forcing.actions) > forcing.reported:
+                for action, at in forcing.actions[forcing.reported :]:
+                    yield ThinkingForced(self.index[seq], action, at)
+                forcing.reported = len(forcing.actions)
+        if self.traces is not None:
+            for seq, _ in sampled:
+                if seq.finish_reason is None and seq.top_logprobs:
+                    low = self.traces.observe(self.index[seq], token_confidence(seq.top_logprobs[-1]))
+                    if low is not None:
+                        self.decoder.cancel(seq)
+                        cancelled.append((seq, low))
+        return cancelled
 
+    def on_finished(self, seq: Sequence, low: float | None) -> Iterator[Event]:
+        """A sample ended (or its trace was cancelled at confidence `low`): count it, then ask the rule."""
+        if low is not None:
+            assert self.traces is not None and self.traces.threshold is not None
+            yield TraceCancelled(self.index[seq], seq.n_generated, low, self.traces.threshold)
+        yield from self._settle(seq)
+        # A sample cut by the budget or Ctrl-C says nothing about the answer: no decision on it.
+        if self.stopping or self.stopper is None or seq.finish_reason in CUT_SHORT:
+            return
+        out = self.out
+        decision = self.stopper(out.tally, len(out.candidates), out.target(self.n))
+        if decision is not None:
+            self.stopping = True
+            yield self._early_stop(decision)
 
-def _finish(
-    ctx: RunContext,
-    out: Sampled,
-    i: int,
-    seq: Sequence,
-    traces: TraceFilter | None,
-    show_votes: bool,
-    weighted: bool,
-) -> Iterator[Event]:
-    c = to_candidate(ctx, i, seq)
-    out.candidates.append(c)
-    if traces is not None:
-        # A trace cut by its length cap still shows how confident the model was: it warms up the filter.
-        traces.finish(i, counted=c.finish_reason in (FINISH_STOP, FINISH_LENGTH))
-    yield CandidateFinished(c)
-    if c.answer_key is not None and c.finish_reason == FINISH_STOP:
-        out.tally.add(c.answer_key, c.answer or "", vote_weight(c.mean_logprob) if weighted else 1.0)
-        if show_votes:
-            yield VotesUpdated(out.tally.snapshot())
+    def stop(self) -> Iterator[Event]:
+        """The answer is settled: the samples still running are cancelled and count as they stand."""
+        for seq in list(self.decoder.live):
+            self.decoder.cancel(seq)
+            yield from self._settle(seq)
 
+    def close(self) -> Iterator[Event]:
+        ctx, out = self.ctx, self.out
+        if not self.stopping and not ctx.interrupted and ctx.budget.remaining <= 0:
+            out.unstarted = max(0, out.target(self.n) - self.started)
+        if not out.candidates:
+            # Stopped before any sample started (Ctrl-C during the prefill): an empty candidate, so every
+            # strategy still has one to report instead of special-casing an empty pool.
+            reason = FINISH_INTERRUPTED if ctx.interrupted else FINISH_BUDGET
+            empty = Candidate(index=0, text="", tokens=0, finish_reason=reason, mean_logprob=0.0)
+            out.candidates.append(empty)
+            yield CandidateFinished(empty)
 
-def _stop(
-    ctx: RunContext,
-    out: Sampled,
-    decision: StopDecision,
-    live: list[Sequence],
-    n: int,
-) -> Iterator[Event]:
-    done = [c.tokens for c in out.candidates if c.finish_reason == FINISH_STOP]
-    typical = sum(done) / len(done) if done else ctx.sampling.max_tokens
-    in_flight = sum(max(0.0, typical - s.n_generated) for s in live)
-    not_started = n - len(out.candidates) - len(live)
-    # What the rest would have cost, capped by what the budget could still have paid for.
-    saved = min(round(typical * not_started + in_flight), ctx.budget.remaining)
-    finished = len(out.candidates)
-    out.early_stop = EarlyStop(decision.rule, decision.detail, finished, n, ctx.budget.spent, saved)
-    yield out.early_stop
+    def _settle(self, seq: Sequence) -> Iterator[Event]:
+        """Turn an ended sample into a candidate, free its cache, and count its vote."""
+        i, out = self.index[seq], self.out
+        c = from_sequence(self.ctx, i, seq)
+        self.ctx.engine.release(seq)
+        out.candidates.append(c)
+        if self.traces is not None:
+            # A trace cut by its length cap still shows how confident the model was: it warms up the filter.
+            self.traces.finish(i, counted=c.finish_reason in (FINISH_STOP, FINISH_LENGTH))
+        yield CandidateFinished(c)
+        if c.answer_key is not None and c.finish_reason == FINISH_STOP:
+            weight = vote_weight(c.mean_logprob) if out.tally.weighted else 1.0
+            out.tally.add(c.answer_key, c.answer or "", weight)
+            if self.show_votes:
+                yield VotesUpdated(out.tally.snapshot())
 
-
-def to_candidate(ctx: RunContext, i: int, seq: Sequence) -> Candidate:
-    text = seq.text.strip()
-    found = extract_answer(text, ctx.choices) if text else None
-    score = SCORERS[ctx.scorer](seq.logprobs, seq.top_logprobs)
-    return Candidate(
-        index=i,
-        text=text,
-        tokens=seq.n_generated,
-        finish_reason=seq.finish_reason or FINISH_STOP,
-        mean_logprob=seq.mean_logprob,
-        answer=found.text if found else None,
-        answer_key=found.key if found else None,
-        score=score,
-        forced=tuple(seq.forcing.actions) if seq.forcing is not None else (),
-        confidence=lowest_group_confidence(
-            token_confidences(seq.top_logprobs), ctx.early.window if ctx.early else CONFIDENCE_WINDOW
-        )
-        if seq.top_logprobs
-        else None,
-    )
-
-
-def complete(cands: list[Candidate]) -> list[Candidate]:
-    """Candidates that ended on their own; when none did, all of them (the best we have)."""
-    done = [c for c in cands if c.finish_reason == FINISH_STOP]
-    return done or list(cands)
-
-
-def stopped_because(out: Sampled, ctx: RunContext) -> str:
-    reasons = {c.finish_reason for c in out.candidates}
-    if FINISH_INTERRUPTED in reasons or ctx.interrupted:
-        return "interrupted"
-    if out.early_stop is not None:
-        return "early-stop"
-    if FINISH_BUDGET in reasons or out.unstarted:
-        return "budget"
-    return "completed"
-
-
-def shown_answer(c: Candidate) -> str:
-    """What to print for a chosen candidate: its extracted answer, else its whole text."""
-    return c.answer if c.answer is not None else c.text
+    def _early_stop(self, decision: StopDecision) -> EarlyStop:
+        ctx, out, n = self.ctx, self.out, self.out.target(self.n)
+        done = [c.tokens for c in out.candidates if c.finish_reason == FINISH_STOP]
+        typical = sum(done) / len(done) if done else ctx.sampling.max_tokens
+        live = self.decoder.live
+        in_flight = sum(max(0.0, typical - s.n_generated) for s in live)
+        not_started = n - len(out.candidates) - len(live)
+        # What the rest would have cost, capped by what the budget could still have paid for.
+        saved = min(round(typical * not_started + in_flight), ctx.budget.remaining)
+        finished = len(out.candidates)
+        out.early_stop = EarlyStop(decision.rule, decision.detail, finished, n, ctx.budget.spent, saved)
+        return out.early_stop

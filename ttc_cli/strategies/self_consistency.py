@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ttc_cli.answers.consistency import most_consistent
+from ttc_cli.answers.scoring import vote_weight
+from ttc_cli.answers.voting import VoteTally
 from ttc_cli.events import Event, Final
+from ttc_cli.strategies.candidates import complete
 from ttc_cli.strategies.context import RunContext
-from ttc_cli.strategies.sampling import Sampled, complete, sample, stopped_because
-from ttc_cli.verifiers.consistency import most_consistent
-from ttc_cli.verifiers.scoring import vote_weight
-from ttc_cli.verifiers.voting import VoteTally
+from ttc_cli.strategies.sampling import Sampled, sample
 
 DESCRIPTION = "N samples, majority vote over their final answers (--vote weighted for confidence weights)"
 
@@ -44,7 +45,7 @@ def choose(out: Sampled, ctx: RunContext, weighted: bool) -> Final:
             response=best.text,
             selection=f"no parseable final answers among {len(pool)} candidates, so the one most consistent "
             f"with the others was chosen{note}",
-            stopped_because=stopped_because(out, ctx),
+            stopped_because=out.stopped_because(ctx),
             candidates=tuple(cands),
             chosen=best.index,
             early_stop=out.early_stop,
@@ -74,7 +75,7 @@ def choose(out: Sampled, ctx: RunContext, weighted: bool) -> Final:
         answer=lead.answer,
         response=best.text,
         selection=f"{kind}: {share}{extra}{note}",
-        stopped_because=stopped_because(out, ctx),
+        stopped_because=out.stopped_because(ctx),
         candidates=tuple(cands),
         votes=tally.snapshot(),
         chosen=best.index,

@@ -14,14 +14,15 @@ give the steps only what the judgements leave, so a round is never cut off befor
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Generator
+from dataclasses import replace
 
+from ttc_cli.answers.extract import extract_answer
 from ttc_cli.budget import BudgetSlice
-from ttc_cli.engine.base import FINISH_BUDGET, FINISH_LENGTH, FINISH_STOP, Decoder, KvNeeds
-from ttc_cli.engine.base import Sequence as KvSeq
+from ttc_cli.engine.decoder import Decoder
+from ttc_cli.engine.sequence import FINISH_LENGTH, FINISH_STOP, KvNeeds
+from ttc_cli.engine.sequence import Sequence as KvSeq
 from ttc_cli.events import (
-    Candidate,
     Event,
     NodeCreated,
     NodeExpanded,
@@ -33,75 +34,10 @@ from ttc_cli.events import (
     TreeNode,
 )
 from ttc_cli.strategies.context import RunContext
-from ttc_cli.verifiers.answers import extract_answer
-from ttc_cli.verifiers.process import Path, PathStep, Verifier, VerifierContext, aggregate, make_verifier
+from ttc_cli.strategies.nodes import EXPANDED, FINISHED, OPEN, PRUNED, Node
+from ttc_cli.verifiers.base import PathStep, Verifier, aggregate
 
-OPEN, GENERATING, EXPANDED, PRUNED, FINISHED = "open", "generating", "expanded", "pruned", "finished"
 FINAL_SOURCES = ("boxed", "answer-is", "gsm8k")  # a step that states its answer this way ends the solution
-
-
-@dataclass(eq=False)
-class Node:
-    id: int
-    parent: Node | None
-    depth: int = 0
-    text: str = ""
-    tokens: tuple[int, ...] = ()  # the step's generated tokens
-    mean_logprob: float = 0.0
-    finish: str | None = None  # why the step's decoding ended (engine finish reason)
-    final: bool = False  # the solution ends with this step
-    eog: bool = False  # the step ends with the end-of-generation token
-    truncated: bool = False  # final only because the solution reached its length cap
-    answer: str | None = None
-    score: float | None = None  # the verifier's score of this step (or of its lookahead)
-    value: float | None = None  # the path's score
-    status: str = GENERATING
-    seq: KvSeq | None = None
-    children: list[Node] = field(default_factory=list)
-    path_tokens: int = 0  # tokens generated from the root through this node
-    visits: int = 0  # MCTS
-    total: float = 0.0  # MCTS: sum of backed-up values
-    exhausted: bool = False  # nothing below can grow: a closed leaf, or every child exhausted (`refresh`)
-
-    def lineage(self) -> list[Node]:
-        """The steps from the first to this one (the root, the prompt, has none)."""
-        out: list[Node] = []
-        node: Node | None = self
-        while node is not None and node.parent is not None:
-            out.append(node)
-            node = node.parent
-        return out[::-1]
-
-    def path(self, extra: Iterable[PathStep] = (), whole: bool = False) -> Path:
-        steps = [PathStep(n.text, n.judge_tokens, n.id, n.mean_logprob) for n in self.lineage()]
-        return Path(tuple(steps) + tuple(extra), whole)
-
-    @property
-    def judge_tokens(self) -> tuple[int, ...]:
-        return self.tokens[:-1] if self.eog else self.tokens
-
-    @property
-    def path_text(self) -> str:
-        return "".join(n.text for n in self.lineage())
-
-    @property
-    def dead(self) -> bool:
-        """Cut off by the budget or Ctrl-C: it cannot be extended or trusted as a whole step."""
-        return self.finish not in (None, FINISH_STOP, FINISH_LENGTH)
-
-    def refresh(self) -> None:
-        """Recompute `exhausted` here and up the path while it changes: O(depth × branching) per change,
-        so MCTS selection reads a flag instead of walking every subtree it passes."""
-        node: Node | None = self
-        while node is not None:
-            if node.children:
-                now = all(ch.exhausted for ch in node.children)
-            else:
-                now = node.final or node.dead or (node.seq is None and node.status != GENERATING)
-            if now == node.exhausted:
-                return
-            node.exhausted = now
-            node = node.parent
 
 
 def search_needs(ctx: RunContext, branches: int, open_paths: int) -> KvNeeds:
@@ -124,15 +60,9 @@ def search_needs(ctx: RunContext, branches: int, open_paths: int) -> KvNeeds:
     return KvNeeds(cells, 4 + 2 * (open_paths + 2 * branches))
 
 
-def open_verifier(ctx: RunContext) -> Verifier:
-    engine = ctx.verifier_engine or ctx.engine
-    vctx = VerifierContext(ctx.question, engine, engine is ctx.engine, ctx.budget, ctx.stop)
-    return make_verifier(ctx.search.verifier, vctx)
-
-
 def open_tree(ctx: RunContext) -> Tree:
     """A search tree with the run's verifier; the tree owns the verifier and closes it with itself."""
-    verifier = open_verifier(ctx)
+    verifier = ctx.open_verifier()
     try:
         return Tree(ctx, verifier)
     except BaseException:
@@ -148,12 +78,13 @@ class Tree:
         self.verifier = verifier
         self.max_tokens = ctx.sampling.max_tokens
         self.nodes: list[Node] = []
-        self.root = self._new(None)
+        self.root = self.add(None)
         self.root.status = OPEN
         self.root.seq = self.engine.prefill(ctx.prompt_tokens, ctx.stop)
         self.rollout_tokens = 0
 
-    def _new(self, parent: Node | None) -> Node:
+    def add(self, parent: Node | None) -> Node:
+        """A new node under `parent` (None: the root), still without a step."""
         node = Node(len(self.nodes), parent, 0 if parent is None else parent.depth + 1)
         if parent is not None:
             parent.children.append(node)
@@ -195,7 +126,7 @@ class Tree:
         for parent in parents:
             assert parent.seq is not None, "only a node that holds its sequence can be expanded"
             for _ in range(m):
-                child = self._new(parent)
+                child = self.add(parent)
                 child.seq = self.engine.fork(parent.seq)
                 cap = min(self.p.step_tokens, self.max_tokens - parent.path_tokens)
                 params = replace(
@@ -215,10 +146,7 @@ class Tree:
     def _settle(self, node: Node) -> None:
         seq = node.seq
         assert seq is not None and node.parent is not None
-        node.tokens = tuple(seq.generated)
-        node.text = bytes(seq.text_bytes).decode("utf-8", errors="replace")
-        node.mean_logprob = seq.mean_logprob
-        node.finish = seq.finish_reason
+        node.take(seq)
         node.path_tokens = node.parent.path_tokens + len(node.tokens)
         node.eog = bool(node.tokens) and self.engine.is_eog(node.tokens[-1])
         found = extract_answer(node.path_text, self.ctx.choices) if node.path_text.strip() else None
@@ -356,54 +284,3 @@ def _ends(seq: KvSeq, text: str, choices: tuple[str, ...]) -> bool:
         return True
     stated = extract_answer(text, choices) if text.strip() else None
     return stated is not None and stated.source in FINAL_SOURCES
-
-
-@dataclass(frozen=True)
-class Rollout:
-    """A rollout that reached the end of the solution: a whole answer that never joined the tree."""
-
-    node: Node  # the tree node it continued
-    steps: tuple[PathStep, ...]
-    value: float
-
-
-def candidate(
-    node: Node, index: int, choices: tuple[str, ...] = (), unfinished: str = FINISH_BUDGET
-) -> Candidate:
-    """A path as a candidate solution: its text, answer, length and score."""
-    if node.final:
-        reason = FINISH_LENGTH if node.truncated else FINISH_STOP
-    else:
-        reason = node.finish if node.dead and node.finish else unfinished
-    steps = [(n.text, len(n.tokens), n.mean_logprob) for n in node.lineage()]
-    return _candidate(steps, index, choices, reason, node.value)
-
-
-def rollout_candidate(rollout: Rollout, index: int, choices: tuple[str, ...] = ()) -> Candidate:
-    """A finished rollout as a candidate: its node's path, then the rollout's steps."""
-    steps = [(n.text, len(n.tokens), n.mean_logprob) for n in rollout.node.lineage()]
-    steps += [(s.text, len(s.tokens), s.mean_logprob) for s in rollout.steps]
-    return _candidate(steps, index, choices, FINISH_STOP, rollout.value)
-
-
-def _candidate(
-    steps: list[tuple[str, int, float]],
-    index: int,
-    choices: tuple[str, ...],
-    reason: str,
-    score: float | None,
-) -> Candidate:
-    n = sum(count for _, count, _ in steps)
-    mean = sum(lp * count for _, count, lp in steps) / n if n else 0.0
-    text = "".join(t for t, _, _ in steps).strip()
-    found = extract_answer(text, choices) if text else None
-    return Candidate(
-        index=index,
-        text=text,
-        tokens=n,
-        finish_reason=reason,
-        mean_logprob=mean,
-        answer=found.text if found else None,
-        answer_key=found.key if found else None,
-        score=score,
-    )

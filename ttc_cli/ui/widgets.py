@@ -20,8 +20,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text, TextType
 
+from ttc_cli.answers.extract import answer_key
 from ttc_cli.ui.state import GENERATING, CandidateView, RunState
-from ttc_cli.verifiers.answers import answer_key
 
 STATUS_STYLE = {
     GENERATING: "cyan",

@@ -16,9 +16,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ttc_cli.config import load_aux_prompt
-from ttc_cli.engine.base import Engine, KvNeeds, SamplingParams
-from ttc_cli.engine.base import Sequence as KvSeq
-from ttc_cli.verifiers.process import Path, PathStep, Verifier, VerifierContext
+from ttc_cli.engine.base import Engine
+from ttc_cli.engine.sequence import KvNeeds, SamplingParams, common_prefix
+from ttc_cli.engine.sequence import Sequence as KvSeq
+from ttc_cli.verifiers.base import Path, PathStep, Verifier, VerifierContext
 
 JUDGE_PARAMS = SamplingParams(temperature=0.0, max_tokens=1, top_logprobs=20, seed=0)
 YES = ("Yes", " Yes", "yes", " yes", "YES", " YES")
@@ -61,15 +62,6 @@ def retokenized_limit(policy_tokens: int) -> int:
     """The most judge tokens a step of `policy_tokens` may take (the cache is sized for this): a step's
     text retokenized by the judge, its own model's or another's, is cut to it, keeping the end."""
     return 2 * policy_tokens + 8
-
-
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 class JudgeVerifier(Verifier):

@@ -13,12 +13,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ttc_cli.verifiers.confidence import GroupConfidence
+from ttc_cli.answers.confidence import GroupConfidence
 
 RULE_DECIDED = "decided"  # the remaining samples can no longer change the winner
 RULE_BETA = "beta"  # the leader is the majority answer with posterior probability >= threshold
 RULE_DEEPCONF = "deepconf"  # beta, plus online cancellation of low-confidence traces
 RULES = (RULE_BETA, RULE_DECIDED, RULE_DEEPCONF)
+
+
+@dataclass(frozen=True)
+class EarlyStopping:
+    """How sampling strategies may stop before N; the values come from the profile's `early_stop:`."""
+
+    rule: str  # beta | decided | deepconf
+    confidence: float  # posterior probability the leader must reach (beta, deepconf)
+    width: int  # samples decoding at once: fewer in flight means less spent when the vote settles
+    warmup: int  # deepconf: completed traces that set the confidence threshold
+    window: int  # deepconf: tokens per sliding confidence group
+    keep: float  # deepconf: later traces must stay above the (1 - keep) quantile of the warm-up's
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
-"""Process verifiers: score a partial solution step by step, or a whole one.
+"""What every verifier is: it scores a partial solution step by step, or a whole one.
 
 A search hands a verifier `Path`s (the steps from the question to a tree node, plus any rollout steps)
 and gets back one score in [0, 1] per path: how likely the latest step (or, for a whole solution, the
 solution) is correct, or None when it could not score it (the budget ran out, Ctrl-C). The interface is
-three methods, so a new verifier (a test runner, a reward model) is one class and one `VERIFIERS` entry,
-and no strategy changes:
+three methods, so a new verifier (a test runner, a reward model) is one class and one `VERIFIERS` entry
+(`verifiers/__init__.py`), and no strategy changes:
 
     class MyVerifier(Verifier):
         def score(self, paths): return [1.0 if ok(p.text) else 0.0 for p in paths]
@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ttc_cli.budget import TokenBudget
 from ttc_cli.engine.base import Engine
-from ttc_cli.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -78,79 +77,6 @@ class VerifierContext:
     same_model: bool  # the judge shares the policy's vocabulary, so step tokens can be reused
     budget: TokenBudget
     stop: threading.Event | None = None
-
-
-class LogprobVerifier(Verifier):
-    """The policy's own confidence in the latest step (geometric-mean token probability); costs nothing."""
-
-    name = "logprob"
-
-    def score(self, paths: Sequence[Path]) -> list[float | None]:
-        return [math.exp(p.steps[-1].mean_logprob) if p.steps else None for p in paths]
-
-
-class CommandVerifier(Verifier):
-    """`cmd:COMMAND`: runs COMMAND with the solution on stdin; exit status 0 scores 1, anything else 0.
-
-    Partial solutions get a neutral 0.5, so in a tree search the command only decides between finished
-    solutions. Tokens are not spent, so the budget does not see it.
-    """
-
-    name = "cmd"
-
-    def __init__(self, command: str, timeout: float = 60.0) -> None:
-        self.command = command
-        self.timeout = timeout
-
-    def score(self, paths: Sequence[Path]) -> list[float | None]:
-        import subprocess
-
-        out: list[float | None] = []
-        for p in paths:
-            if not p.whole:
-                out.append(0.5)
-                continue
-            try:
-                done = subprocess.run(
-                    self.command,
-                    shell=True,
-                    input=p.text,
-                    text=True,
-                    capture_output=True,
-                    timeout=self.timeout,
-                )
-                out.append(1.0 if done.returncode == 0 else 0.0)
-            except subprocess.TimeoutExpired:
-                out.append(0.0)
-        return out
-
-
-def _judge(vctx: VerifierContext) -> Verifier:
-    from ttc_cli.verifiers.judge import JudgeVerifier
-
-    return JudgeVerifier(vctx)
-
-
-VERIFIERS: dict[str, Callable[[VerifierContext], Verifier]] = {
-    "judge": _judge,
-    "logprob": lambda vctx: LogprobVerifier(),
-}
-
-
-def check_verifier(name: str) -> None:
-    if name.startswith("cmd:") and name[4:].strip():
-        return
-    if name not in VERIFIERS:
-        raise UsageError(
-            f"unknown verifier '{name}'", f"choose one of: {', '.join(VERIFIERS)}, or cmd:COMMAND"
-        )
-
-
-def make_verifier(name: str, vctx: VerifierContext) -> Verifier:
-    check_verifier(name)
-    if name.startswith("cmd:"):
-        return CommandVerifier(name[4:].strip())
-    return VERIFIERS[name](vctx)
 
 
 AGGREGATES = ("last", "min", "prod", "mean")

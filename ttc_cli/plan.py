@@ -1,0 +1,211 @@
+"""From a question and the command line's options to a validated plan: the one place where flags, the
+profile and its defaults meet.
+
+`build` checks everything that needs no model (strategy, budget, N, sampling, early stopping, budget
+forcing, search knobs, YAML) so a mistake fails fast, before a model loads. An option left out (None)
+takes the profile's value; the profile holds every default (see `profile.py`), so nothing here has a
+fallback of its own. `runner.prepare` then fits the plan to a loaded model.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from ttc_cli.answers.scoring import SCORERS
+from ttc_cli.answers.stopping import RULES, EarlyStopping
+from ttc_cli.budget import TokenBudget
+from ttc_cli.config import PromptTemplate, guess_task, load_prompt
+from ttc_cli.engine.forcing import Thinking
+from ttc_cli.engine.sequence import MAX_SEQUENCES, SamplingParams
+from ttc_cli.errors import UsageError
+from ttc_cli.options import PlanOptions
+from ttc_cli.profile import Profile, load_profile
+from ttc_cli.strategies import Strategy, get_strategy
+from ttc_cli.strategies.search_params import PICKS, SearchParams
+from ttc_cli.verifiers import check_verifier
+from ttc_cli.verifiers.base import AGGREGATES
+
+MAX_SAMPLES = MAX_SEQUENCES - 1  # one sequence holds the prompt
+VOTES = ("majority", "weighted", "filtered")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated request, still independent of any model."""
+
+    question: str
+    strategy: Strategy
+    budget_limit: int
+    budget_preset: str | None
+    samples: int
+    sampling: SamplingParams
+    prompt: PromptTemplate
+    profile: Profile
+    options: PlanOptions
+    early: EarlyStopping | None
+    thinking: Thinking | None
+    search: SearchParams
+
+    def new_budget(self) -> TokenBudget:
+        return TokenBudget(self.budget_limit, preset=self.budget_preset)
+
+
+def build(question: str, strategy_name: str, opts: PlanOptions) -> Plan:
+    question = _checked_question(question)
+    strategy = get_strategy(strategy_name)
+    profile = load_profile(opts.profile)
+    budget, preset = profile.budget(opts.budget)
+    if opts.samples is not None and not 1 <= opts.samples <= MAX_SAMPLES:
+        raise UsageError(
+            f"-n/--samples must be between 1 and {MAX_SAMPLES}, got {opts.samples}",
+            f"llama.cpp runs at most {MAX_SEQUENCES} sequences, one of them the prompt",
+        )
+    samples = (opts.samples or min(preset.samples, MAX_SAMPLES)) if strategy.samples else 1
+    if opts.vote not in VOTES:
+        raise UsageError(f"unknown vote '{opts.vote}'", f"choose one of: {', '.join(VOTES)}")
+    if opts.scorer not in SCORERS:
+        raise UsageError(f"unknown scorer '{opts.scorer}'", f"choose one of: {', '.join(SCORERS)}")
+    if opts.ctx is not None and opts.ctx < 64:
+        raise UsageError(
+            f"--ctx {opts.ctx} is too small", "use at least 64, or leave it out to size it from the budget"
+        )
+    prompt = load_prompt(guess_task(question) if opts.task == "auto" else opts.task)
+    search = search_params(profile, preset.name, opts, prompt.step_delimiter)
+    if not strategy.search and opts.verifier is not None:  # best-of-n by the verifier
+        search = replace(search, verify_samples=True)
+    return Plan(
+        question=question,
+        strategy=strategy,
+        budget_limit=budget.limit,
+        budget_preset=budget.preset,
+        samples=samples,
+        sampling=sampling_params(profile, opts, preset.max_tokens, prompt.grammar),
+        prompt=prompt,
+        profile=profile,
+        options=opts,
+        early=early_stopping(profile, opts),
+        thinking=budget_forcing(profile, opts),
+        search=search,
+    )
+
+
+def _checked_question(question: str) -> str:
+    question = question.strip()
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes from argv or stdin arrive as lone surrogates
+        raise UsageError("the question is not valid UTF-8 text", "pass it as UTF-8") from None
+    if not question:
+        raise UsageError("the question is empty", 'pass it as an argument (ttc ask "...") or on stdin')
+    return question
+
+
+def sampling_params(profile: Profile, opts: PlanOptions, max_tokens: int, grammar: str) -> SamplingParams:
+    s = {
+        **profile.sampling,
+        **{k: v for k in ("temperature", "top_k", "min_p") if (v := getattr(opts, k)) is not None},
+    }
+    max_tokens = opts.max_tokens if opts.max_tokens is not None else max_tokens
+    if max_tokens < 1:
+        raise UsageError(f"--max-tokens must be positive, got {max_tokens}", "e.g. --max-tokens 512")
+    if not 0 <= s["temperature"] < math.inf:  # also rejects nan
+        raise UsageError(
+            f"--temperature must be 0 or more (and finite), got {s['temperature']}", "0 means greedy"
+        )
+    if s["top_k"] < 0:
+        raise UsageError(f"--top-k must be 0 or more, got {s['top_k']}", "0 keeps every token")
+    if not 0 <= s["min_p"] < 1:  # also rejects nan
+        raise UsageError(f"--min-p must be at least 0 and below 1, got {s['min_p']}", "e.g. --min-p 0.05")
+    return SamplingParams(
+        temperature=float(s["temperature"]),
+        top_k=int(s["top_k"]),
+        top_p=float(s["top_p"]),
+        min_p=float(s["min_p"]),
+        top_logprobs=int(s["top_logprobs"]),
+        seed=opts.seed if opts.seed is not None else secrets.randbelow(2**31),
+        max_tokens=max_tokens,
+        grammar=grammar,
+    )
+
+
+def early_stopping(profile: Profile, opts: PlanOptions) -> EarlyStopping | None:
+    """The profile's early-stopping settings, overridden by the options; None when it is off."""
+    conf = profile.early_stop
+    rule = opts.stop_rule if opts.stop_rule is not None else str(conf["rule"])
+    if rule not in RULES:
+        raise UsageError(f"unknown stop rule '{rule}'", f"choose one of: {', '.join(RULES)}")
+    confidence = opts.confidence if opts.confidence is not None else float(conf["confidence"])
+    if not 0.5 < confidence <= 1:  # also rejects nan
+        raise UsageError(
+            f"--confidence must be above 0.5 and at most 1, got {confidence}",
+            "it is the probability the leading answer must reach, e.g. --confidence 0.9",
+        )
+    if opts.vote == "filtered":
+        # The filtered vote is DeepConf offline: it ranks all N traces, so a stop decided on the full
+        # tally before they exist could disagree with it. It runs every sample (or refuses to stop early).
+        if opts.early_stop:
+            raise UsageError(
+                "--vote filtered cannot be combined with --early-stop",
+                "it ranks all N samples; drop --early-stop, or use --stop-rule deepconf (the online filter)",
+            )
+        return None
+    if not (opts.early_stop if opts.early_stop is not None else conf["enabled"]):
+        return None
+    knobs = {f.name: conf[f.name] for f in fields(EarlyStopping) if f.name not in ("rule", "confidence")}
+    return EarlyStopping(rule=rule, confidence=confidence, **knobs)
+
+
+def budget_forcing(profile: Profile, opts: PlanOptions) -> Thinking | None:
+    """The thinking tags from the profile and the limits from the options; None when neither is set."""
+    if opts.think_budget is None and opts.min_think is None:
+        return None
+    if opts.think_budget is not None and opts.think_budget < 1:
+        raise UsageError(
+            f"--think-budget must be positive, got {opts.think_budget}", "e.g. --think-budget 512"
+        )
+    if opts.min_think is not None and opts.min_think < 0:
+        raise UsageError(f"--min-think must be 0 or more, got {opts.min_think}", "e.g. 128")
+    minimum = opts.min_think or 0
+    if opts.think_budget is not None and minimum > opts.think_budget:
+        raise UsageError(
+            f"--min-think {minimum} is more than --think-budget {opts.think_budget}",
+            "the model must be allowed to think at least as long as it is made to",
+        )
+    return Thinking(**profile.thinking, budget=opts.think_budget, minimum=minimum)
+
+
+_MINIMUM = {"width": 1, "expansions": 1, "step_tokens": 1, "lookahead": 0, "rollouts": 0, "refine_rounds": 1}
+_WORDS = ("verifier", "aggregate", "pick", "exploration")  # profile `search:` keys that apply to every preset
+
+
+def search_params(profile: Profile, preset: str, opts: PlanOptions, delimiter: str) -> SearchParams:
+    """The profile's search words, then its numbers for the preset (a preset of the user's own that has
+    none takes the default budget's), then the options; every value checked."""
+    conf = profile.search
+    numbers = conf.get(preset) or conf.get(profile.default_budget) or {}
+    values: dict[str, Any] = {key: conf[key] for key in _WORDS if key in conf} | numbers
+    values |= {
+        f.name: getattr(opts, f.name) for f in fields(SearchParams) if getattr(opts, f.name, None) is not None
+    }
+    params = replace(SearchParams(), delimiter=delimiter, **values)
+    for key, low in _MINIMUM.items():
+        value = getattr(params, key)
+        if value < low:
+            flag = "--" + key.replace("_", "-")
+            raise UsageError(f"{flag} must be at least {low}, got {value}", f"e.g. {flag} {max(low, 2)}")
+    if params.width * params.expansions > 64:
+        raise UsageError(
+            f"--width {params.width} × --expansions {params.expansions} is more than 64 branches a step",
+            "lower --width or --expansions",
+        )
+    if not 0 <= params.exploration < math.inf:
+        raise UsageError(f"--exploration must be 0 or more, got {params.exploration}", "e.g. --exploration 1")
+    if params.aggregate not in AGGREGATES:
+        raise UsageError(f"unknown aggregate '{params.aggregate}'", f"choose one of: {', '.join(AGGREGATES)}")
+    if params.pick not in PICKS:
+        raise UsageError(f"unknown pick '{params.pick}'", f"choose one of: {', '.join(PICKS)}")
+    check_verifier(params.verifier)
+    return params

@@ -1,0 +1,187 @@
+"""Profiles: budget presets and every default of a run (sampling, early stopping, forcing, search).
+
+The built-in `profiles/default.yaml` is the one home of ttc's defaults: every profile is merged over it
+(and over the user's own `default.yaml`), so each key has a value and no code carries a fallback of its
+own. `--profile NAME` then layers `NAME.yaml`, built-in and the user's, on top.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ttc_cli.budget import TokenBudget
+from ttc_cli.config import invalid, keys_text, load_layers, require
+from ttc_cli.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    tokens: int
+    samples: int
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    default_budget: str
+    presets: dict[str, Preset]
+    sampling: dict[str, float]
+    max_context: int
+    early_stop: dict[str, Any]
+    thinking: dict[str, str]
+    search: dict[str, Any] = field(default_factory=dict)  # tree-search defaults (see _check_search)
+
+    def budget(self, spec: str | None) -> tuple[TokenBudget, Preset]:
+        """Parse --budget (a preset name or a positive token count) into a budget and its defaults."""
+        spec = (self.default_budget if spec is None else spec).strip().lower()
+        if spec in self.presets:
+            preset = self.presets[spec]
+            return TokenBudget(preset.tokens, preset=spec), preset
+        try:
+            tokens = int(spec.replace("_", "").replace(",", ""))
+        except ValueError:
+            tokens = 0
+        if tokens < 1:
+            raise UsageError(
+                f"invalid budget '{spec}'",
+                f"use a preset ({', '.join(self.presets)}) or a positive token count, e.g. --budget 2000",
+            )
+        # A numeric budget borrows N and the length cap from the largest preset it can afford.
+        affordable = [p for p in self.presets.values() if p.tokens <= tokens]
+        preset = (
+            max(affordable, key=lambda p: p.tokens)
+            if affordable
+            else min(self.presets.values(), key=lambda p: p.tokens)
+        )
+        return TokenBudget(tokens), preset
+
+
+_SAMPLING_KEYS = {"temperature", "top_k", "top_p", "min_p", "top_logprobs"}
+
+
+def load_profile(name: str = "default") -> Profile:
+    """Profile `name` over the default profile (built-in, then the user's), so every key has a value."""
+    data, where = load_layers("profiles", name, under=("default",))
+    known = {"default_budget", "budgets", "sampling", "engine", "early_stop", "thinking", "search"}
+    unknown = set(data) - known
+    require(not unknown, where, f"unknown key(s) {keys_text(unknown)}")
+    budgets = data.get("budgets")
+    if not isinstance(budgets, dict) or not budgets:
+        raise invalid(where, "'budgets' must map preset names to settings")
+    presets = {}
+    for preset_name, spec in budgets.items():
+        require(isinstance(spec, dict), where, f"budget '{preset_name}' must be a mapping")
+        extra = set(spec) - {"tokens", "samples", "max_tokens"}
+        require(not extra, where, f"budget '{preset_name}' has unknown key(s) {keys_text(extra)}")
+        for key in ("tokens", "samples", "max_tokens"):
+            value = spec.get(key)
+            ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+            require(ok, where, f"budgets.{preset_name}.{key} must be a positive integer")
+        presets[str(preset_name)] = Preset(
+            str(preset_name), spec["tokens"], spec["samples"], spec["max_tokens"]
+        )
+    default_budget = str(data.get("default_budget", "medium"))
+    require(default_budget in presets, where, f"default_budget '{default_budget}' is not a preset")
+    sampling = data.get("sampling") or {}
+    require(isinstance(sampling, dict), where, "'sampling' must be a mapping")
+    extra = set(sampling) - _SAMPLING_KEYS
+    require(not extra, where, f"unknown sampling key(s) {keys_text(extra)}")
+    for key, value in sampling.items():
+        require(
+            isinstance(value, int | float) and not isinstance(value, bool),
+            where,
+            f"sampling.{key} must be a number",
+        )
+    engine = data.get("engine") or {}
+    require(isinstance(engine, dict), where, "'engine' must be a mapping")
+    max_context = engine.get("max_context", 65536)
+    require(
+        isinstance(max_context, int) and max_context > 0,
+        where,
+        "engine.max_context must be a positive integer",
+    )
+    return Profile(
+        name,
+        default_budget,
+        presets,
+        dict(sampling),
+        max_context,
+        _early_stop(data.get("early_stop"), where),
+        _thinking(data.get("thinking"), where),
+        _search(data.get("search"), where),
+    )
+
+
+_EARLY_STOP_TYPES: dict[str, tuple[type, ...]] = {
+    "enabled": (bool,),
+    "rule": (str,),
+    "confidence": (int, float),
+    "width": (int,),
+    "warmup": (int,),
+    "window": (int,),
+    "keep": (int, float),
+}
+
+
+def _early_stop(section: object, where: list[Path]) -> dict[str, Any]:
+    section = section or {}
+    require(isinstance(section, dict), where, "'early_stop' must be a mapping")
+    assert isinstance(section, dict)
+    extra = set(section) - set(_EARLY_STOP_TYPES)
+    require(not extra, where, f"unknown early_stop key(s) {keys_text(extra)}")
+    for key, value in section.items():
+        types = _EARLY_STOP_TYPES[key]
+        ok = isinstance(value, types) and (bool in types or not isinstance(value, bool))
+        require(ok, where, f"early_stop.{key} must be a {types[-1].__name__}")
+    for key in ("width", "warmup", "window"):
+        require(section.get(key, 1) > 0, where, f"early_stop.{key} must be positive")
+    require(0 < section.get("keep", 0.5) <= 1, where, "early_stop.keep must be in (0, 1]")
+    return dict(section)
+
+
+_THINKING_KEYS = {"open", "close", "wait", "answer"}
+
+
+def _thinking(section: object, where: list[Path]) -> dict[str, str]:
+    section = section or {}
+    require(isinstance(section, dict), where, "'thinking' must be a mapping")
+    assert isinstance(section, dict)
+    extra = set(section) - _THINKING_KEYS
+    require(not extra, where, f"unknown thinking key(s) {keys_text(extra)}")
+    for key, value in section.items():
+        require(isinstance(value, str), where, f"thinking.{key} must be a string")
+    require(bool(section.get("close", "x")), where, "thinking.close must not be empty")
+    return dict(section)
+
+
+def _search(section: object, where: list[Path]) -> dict[str, Any]:
+    search = section or {}
+    _check_search(search, where)
+    assert isinstance(search, dict)
+    return search
+
+
+SEARCH_INTS = ("width", "expansions", "step_tokens", "lookahead", "rollouts", "refine_rounds")
+SEARCH_WORDS = ("verifier", "aggregate", "pick")
+
+
+def _check_search(search: Any, where: list[Path]) -> None:
+    """`search:` holds tree-search defaults: words and `exploration` at the top, numbers per preset."""
+    require(isinstance(search, dict), where, "'search' must be a mapping")
+    for key, value in search.items():
+        if key in SEARCH_WORDS:
+            require(isinstance(value, str), where, f"search.{key} must be a string")
+        elif key == "exploration":
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+            require(ok, where, "search.exploration must be a number ≥ 0")
+        else:
+            require(isinstance(value, dict), where, f"search.{key} must be a mapping of numbers per preset")
+            extra = set(value) - set(SEARCH_INTS)
+            require(not extra, where, f"search.{key} has unknown key(s) {keys_text(extra)}")
+            for k, v in value.items():
+                ok = isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                require(ok, where, f"search.{key}.{k} must be an integer ≥ 0")

@@ -1,0 +1,51 @@
+"""`cmd:COMMAND`: the user's command decides whether a whole solution is right; exit status 0 scores 1.
+
+The solution is the command's stdin, and the command may well run it (`cmd:python -`), so it runs as
+model-written code does (`ttc_cli.execution`): in a fresh scratch directory, with an environment of a few
+safe variables (no API keys), resource limits, a wall timeout that kills its whole process group, and its
+output captured up to a cap; several candidates are checked at once, two at a time. Under bubblewrap it also
+has no network and sees the system and the current directory read-only (name files by absolute path: the
+command's own directory is the scratch one). Without bubblewrap it runs as the user, so it is not a sandbox
+unless the command itself is one. Partial solutions score a neutral 0.5, so in a tree search the command
+decides only between finished solutions. It spends no tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path as FsPath
+
+from ttc_cli.execution import ExecutionPool, Limits, Outcome
+from ttc_cli.verifiers.base import Path, Verifier
+
+WORKERS = 2  # checks at once: more would take cores from the model's decoding
+LIMITS = Limits(wall_s=60.0, cpu_s=60)  # a test suite may take a while; a solution that loops may not
+
+
+class CommandVerifier(Verifier):
+    name = "cmd"
+
+    def __init__(self, command: str, limits: Limits = LIMITS) -> None:
+        self.command = command
+        self.limits = limits
+        self.outcomes: list[Outcome] = []  # of the last `score`, in path order (whole paths only)
+
+    def score(self, paths: Sequence[Path]) -> list[float | None]:
+        whole = [i for i, p in enumerate(paths) if p.whole]
+        results: dict[int, Outcome] = {}
+        with ExecutionPool[int](WORKERS) as pool:
+            for i in whole:
+                pool.submit(
+                    i,
+                    ["sh", "-c", self.command],
+                    stdin=paths[i].text,
+                    limits=self.limits,
+                    readable=[FsPath.cwd()],
+                )
+            while pool.pending:
+                results.update(pool.wait())
+        self.outcomes = [results[i] for i in whole]
+        scores: list[float | None] = [0.5] * len(paths)
+        for i, outcome in results.items():
+            scores[i] = 1.0 if outcome.status == "ok" else 0.0
+        return scores
