@@ -276,3 +276,17 @@ def test_a_failed_context_resize_keeps_the_engine_usable(engine, prompt, monkeyp
     monkeypatch.undo()
     assert engine._ctx is not None and engine.n_ctx == before
     assert len(greedy_run(engine, prompt, 3)) == 3
+
+
+def test_a_model_load_stops_where_llama_cpp_next_asks():
+    """Ctrl-C during a (big) model's load: llama.cpp asks between tensors whether to go on, and stops."""
+    import threading
+
+    from ttc_cli.engine.llama import LlamaEngine
+    from ttc_cli.engine.model_file import default_model_path
+    from ttc_cli.errors import Interrupted
+
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Interrupted):
+        LlamaEngine(default_model_path(), n_ctx=256, n_seq_max=2, stop=stop)

@@ -464,3 +464,12 @@ def test_a_rollout_stops_at_the_step_that_states_the_answer(words):
     _, final = run("lookahead", make_ctx(steps, width=1, expansions=1, lookahead=3))
     assert final.answer == "5"
     assert not any("Chatter" in text for call in verifier.calls for text in call)
+
+
+def test_search_params_defaults_are_the_built_in_profiles_medium_preset():
+    """Code that builds `SearchParams()` directly gets what a run would: the profile stays the one source."""
+    from ttc_cli.options import PlanOptions
+    from ttc_cli.plan import search_params
+    from ttc_cli.profile import load_profile
+
+    assert search_params(load_profile(), "medium", PlanOptions(), "\n\n") == SearchParams()

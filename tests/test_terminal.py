@@ -84,3 +84,26 @@ def test_no_color_is_honoured(tmp_path):
     _, final, with_escapes, _ = run_in_tmux(tmp_path, {"NO_COLOR": "1"})
     assert "EXIT=0" in final and "★" in final
     assert not COLOR.search(with_escapes)
+
+
+def test_ctrl_c_in_the_live_view_keeps_the_answer_so_far(tmp_path):
+    user = tmp_path / "user"
+    write_prompt(user, "endless", "root ::= [a-z ] root")  # no sample ends before the key is pressed
+    out = tmp_path / "answer.txt"
+    cmd = f"{shlex.quote(sys.executable)} -m ttc_cli ask 'Tell a story.' --task endless -n 4 > {out}"
+    pane = Pane(cmd, {"TTC_USER_PATH": str(user), "TERM": "xterm-256color"})
+    try:
+        deadline = time.monotonic() + 120
+        while "generating" not in pane.screen() and time.monotonic() < deadline:
+            time.sleep(0.25)
+        pane._tmux("send-keys", "C-c")
+        sent = time.monotonic()
+        while "EXIT=" not in (screen := pane.screen()) and time.monotonic() < sent + 10:
+            time.sleep(0.05)
+        took = time.monotonic() - sent
+    finally:
+        pane.close()
+    assert "EXIT=130" in screen, screen
+    assert took < 1.5, took  # polled every 50 ms through tmux
+    assert "interrupted" in screen and "Traceback" not in screen
+    assert out.read_text().strip()  # the best text so far, on stdout

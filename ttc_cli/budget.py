@@ -26,18 +26,15 @@ class TokenBudget:
     def remaining(self) -> int:
         return self.limit - self.spent
 
-    @property
-    def exhausted(self) -> bool:
-        return self.spent >= self.limit
-
     def take(self, n: int = 1) -> int:
         """Grant up to `n` tokens and charge them; returns how many were granted (0 when exhausted)."""
         granted = max(0, min(n, self.remaining))
         self.spent += granted
         return granted
 
-    def to_json(self) -> dict[str, object]:
-        return {"limit": self.limit, "spent": self.spent, "preset": self.preset}
+    def refund(self, n: int) -> None:
+        """Give back `n` granted tokens that were never generated (a step stopped halfway)."""
+        self.spent -= min(n, self.spent)
 
 
 @dataclass
@@ -57,3 +54,9 @@ class BudgetSlice(TokenBudget):
         if self.parent is not None:
             self.parent.take(granted)
         return granted
+
+    def refund(self, n: int) -> None:
+        n = min(n, self.spent)
+        super().refund(n)
+        if self.parent is not None:
+            self.parent.refund(n)

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, closing, contextmanager, nullcontext
+from contextlib import ExitStack, closing, nullcontext
 from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
 
 from ttc_cli import __version__
+from ttc_cli.interrupts import Interrupts
 from ttc_cli.options import EngineOptions, OutputOptions, PlanOptions, with_options
 
 app = typer.Typer(
@@ -52,6 +51,16 @@ def _err(message: str) -> None:
     sys.stderr.write(f"ttc: error: {message}\n")
 
 
+def _emit(result: str) -> None:
+    """The result, one line on stdout. A reader that went away (`ttc ask ... | head -c1`) took what it
+    wanted: that is the pipeline working, so ttc ends quietly (exit 0) instead of reporting EPIPE."""
+    try:
+        sys.stdout.write(result + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor at exit's final flush
+
+
 def _read_question(question: str | None) -> str:
     from ttc_cli.errors import UsageError
 
@@ -65,44 +74,33 @@ def _read_question(question: str | None) -> str:
         raise UsageError("stdin is not UTF-8 text", "pipe the question as UTF-8 text") from None
 
 
-@contextmanager
-def _first_ctrl_c_stops(stop: Any) -> Iterator[None]:
-    """The first Ctrl-C asks the run to stop and answer with what it has; a second one aborts."""
-
-    def handler(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def load_engine(model: str | None, opts: EngineOptions) -> tuple[Any, float]:
-    """Resolve and load the model once; returns the engine and the seconds it took."""
+def load_engine(model: str | None, opts: EngineOptions, stop: Any = None) -> tuple[Any, float]:
+    """Resolve and load the model once (Ctrl-C, setting `stop`, cuts the load short); returns the
+    engine and the seconds it took."""
     from ttc_cli.engine.model_file import resolve_model_path
 
     path = resolve_model_path(model)
+    if opts.verbose:
+        sys.stderr.write(f"ttc: load: {path}\n")
     start = time.perf_counter()
     from ttc_cli.engine.llama import LlamaEngine
 
     # A minimal context: `runner.prepare` sizes it for the request (and never past --ctx).
     engine = LlamaEngine(
-        path, gpu_layers=opts.gpu_layers, threads=opts.threads, verbose=opts.verbose, n_ctx=256, n_seq_max=2
+        path,
+        gpu_layers=opts.gpu_layers,
+        threads=opts.threads,
+        verbose=opts.verbose,
+        n_ctx=256,
+        n_seq_max=2,
+        stop=stop,
     )
     return engine, time.perf_counter() - start
 
 
-def _load_verifier(path: str | None, opts: EngineOptions) -> Any:
+def _load_verifier(path: str | None, opts: EngineOptions, stop: Any = None) -> Any:
     """--verifier-model's engine (its tokens are charged to the same budget), or None."""
-    if path is None:
-        return None
-    from ttc_cli.engine.model_file import resolve_model_path
-
-    return load_engine(str(resolve_model_path(path)), opts)[0]
+    return load_engine(path, opts, stop)[0] if path is not None else None
 
 
 def _loaded(stack: ExitStack, engine: Any) -> Any:
@@ -110,6 +108,22 @@ def _loaded(stack: ExitStack, engine: Any) -> Any:
     if engine is not None:
         stack.callback(engine.close)
     return engine
+
+
+def _listener(view: Any, verbose: bool) -> Any:
+    """What hears a run's events: the live view, and with --verbose a log of its phases on stderr."""
+    if not verbose:
+        return view
+    from ttc_cli.events import Phase
+
+    def hear(event: Any) -> None:
+        if isinstance(event, Phase):
+            sys.stderr.write(f"ttc: {event.name}: {event.detail}\n")
+            sys.stderr.flush()
+        if view is not None:
+            view(event)
+
+    return hear
 
 
 QuestionArg = Annotated[str | None, typer.Argument(help="The question; '-' or omitted reads stdin.")]
@@ -160,32 +174,30 @@ def ask(
     from ttc_cli.runner import execute, prepare
 
     the_plan = build(_read_question(question), strategy, opts)
-    with ExitStack() as stack:
-        judge = _loaded(stack, _load_verifier(opts.verifier_model, engine_opts))
-        engine, load_s = load_engine(model, engine_opts)
+    with Interrupts() as interrupts, ExitStack() as stack:
+        judge = _loaded(stack, _load_verifier(opts.verifier_model, engine_opts, interrupts.stop))
+        engine, load_s = load_engine(model, engine_opts, interrupts.stop)
         _loaded(stack, engine)
-        run_ctx = prepare(the_plan, engine, judge)
+        run_ctx = prepare(the_plan, engine, judge, interrupts.stop)
+        interrupts.check()
         console = _stderr_console(out.quiet)
         view = None
         if console is not None and not out.no_live:
             from ttc_cli.ui.live import LiveView
 
             view = LiveView(console, _new_state(the_plan, engine))
-        with _first_ctrl_c_stops(run_ctx.stop), view or nullcontext():
-            result = execute(the_plan, run_ctx, view, load_s=load_s)
+        with view or nullcontext():
+            result = execute(the_plan, run_ctx, _listener(view, engine_opts.verbose), load_s=load_s)
 
     data = result.to_json()
-    if out.as_json:
-        sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
-    else:
-        sys.stdout.write((result.final.response if full else result.final.answer).rstrip() + "\n")
-    sys.stdout.flush()
+    answer = result.final.response if full else result.final.answer
+    _emit(json.dumps(data, ensure_ascii=False) if out.as_json else answer.rstrip())
     if console is not None:
         from ttc_cli.ui.widgets import summary
 
         console.print(summary(data))
     if result.interrupted:
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(interrupts.exit_code)
 
 
 @app.command()
@@ -224,12 +236,14 @@ def compare(
 
     console = _stderr_console(out.quiet)
     results = []
-    with ExitStack() as stack:
-        judge = _loaded(stack, _load_verifier(opts.verifier_model, engine_opts))
+    with Interrupts() as interrupts, ExitStack() as stack:
+        judge = _loaded(stack, _load_verifier(opts.verifier_model, engine_opts, interrupts.stop))
         for path in paths:
-            engine, load_s = load_engine(str(path), engine_opts)
+            if interrupts.stop.is_set():  # between runs: the runs so far are the result
+                break
+            engine, load_s = load_engine(str(path), engine_opts, interrupts.stop)
             with closing(engine):  # one model in memory at a time
-                contexts = [prepare(p, engine, judge) for p in plans]
+                contexts = [prepare(p, engine, judge, interrupts.stop) for p in plans]
                 view = None
                 if console is not None and not out.no_live:
                     from ttc_cli.ui.live import CompareView
@@ -237,23 +251,22 @@ def compare(
                     view = CompareView(console, [_new_state(p, engine) for p in plans])
                 with view or nullcontext():
                     for i, (p, run_ctx) in enumerate(zip(plans, contexts, strict=True)):
+                        if interrupts.stop.is_set():
+                            break
                         if view is not None:
                             view.select(i)
-                        with _first_ctrl_c_stops(run_ctx.stop):
-                            results.append(execute(p, run_ctx, view, load_s=load_s if i == 0 else 0.0))
-                        if results[-1].interrupted:
-                            break
-            if results[-1].interrupted:
-                break
+                        listener = _listener(view, engine_opts.verbose)
+                        results.append(execute(p, run_ctx, listener, load_s=load_s if i == 0 else 0.0))
+        if not results:
+            interrupts.check()  # stopped before the first run: there is nothing to show
 
     data = [r.to_json() for r in results]
     if out.as_json:
-        sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+        _emit(json.dumps(data, ensure_ascii=False))
     else:
         _print_compare_table(data)
-    sys.stdout.flush()
-    if any(r.interrupted for r in results):
-        raise typer.Exit(EXIT_INTERRUPTED)
+    if interrupts.stop.is_set():
+        raise typer.Exit(interrupts.exit_code)
 
 
 def _print_compare_table(data: list[dict[str, Any]]) -> None:
@@ -263,7 +276,10 @@ def _print_compare_table(data: list[dict[str, Any]]) -> None:
     from ttc_cli.ui.widgets import compare_table
 
     width = None if sys.stdout.isatty() else 160
-    Console(file=sys.stdout, width=width, soft_wrap=False).print(compare_table(data))
+    console = Console(file=sys.stdout, width=width, soft_wrap=False)
+    with console.capture() as table:  # written by `_emit`, which knows what a closed pipe means
+        console.print(compare_table(data))
+    _emit(table.get().rstrip("\n"))
 
 
 @app.command("strategies")
@@ -278,7 +294,7 @@ def list_strategies() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and turn every user-fixable failure into one line and exit code 2."""
-    from ttc_cli.errors import UsageError
+    from ttc_cli.errors import Interrupted, UsageError
 
     args = sys.argv[1:] if argv is None else list(argv)
     try:
@@ -288,7 +304,10 @@ def main(argv: list[str] | None = None) -> None:
         code = EXIT_USAGE
     except typer.Abort:
         code = EXIT_INTERRUPTED
-    except KeyboardInterrupt:
+    except Interrupted as e:  # before a run started: nothing to print
+        sys.stderr.write("ttc: interrupted\n")
+        code = e.exit_code
+    except KeyboardInterrupt:  # a second Ctrl-C
         sys.stderr.write("ttc: interrupted\n")
         code = EXIT_INTERRUPTED
     except BrokenPipeError:

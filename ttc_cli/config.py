@@ -68,11 +68,13 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over`'s keys over `base`'s, mappings merged key by key. A section left empty (`sampling:` with
+    nothing under it, which YAML reads as null) changes nothing, rather than erasing the one below."""
     out = dict(base)
     for key, value in over.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value)
-        else:
+        elif value is not None or not isinstance(out.get(key), dict):
             out[key] = value
     return out
 

@@ -21,3 +21,12 @@ class UsageError(Exception):
 
 class EngineError(Exception):
     """The engine could not do what was asked (a decode failure, no memory for the context)."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM came before a run started, so there is no answer to print; `exit_code` is 128 +
+    the signal."""
+
+    def __init__(self, exit_code: int) -> None:
+        super().__init__("interrupted")
+        self.exit_code = exit_code

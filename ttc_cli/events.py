@@ -1,13 +1,13 @@
 """Typed events: what a strategy reports as it runs.
 
 Strategies are generators of these; the CLI, the JSON writer, the tests and the terminal UI only consume
-them. Events are small frozen dataclasses with one serialisation path (`to_json`) so the run log, `--json`
-and the renderers agree on what happened.
+them. Events are small frozen dataclasses; the ones `--json` reports (candidates, votes, tree nodes, early
+stop, route) say how they serialise.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -54,18 +54,7 @@ class Vote:
 
 
 class Event:
-    """Base of every event; `kind` names it in JSON (`candidate-finished`, ...)."""
-
-    @property
-    def kind(self) -> str:
-        name = type(self).__name__
-        return "".join("-" + c.lower() if c.isupper() else c for c in name).lstrip("-")
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"event": self.kind}
-        for f in fields(self):  # type: ignore[arg-type]
-            out[f.name] = _jsonable(getattr(self, f.name))
-        return out
+    """Base of every event."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +64,15 @@ class RunStarted(Event):
     max_tokens: int
     budget_limit: int
     prompt_tokens: int
+
+
+@dataclass(frozen=True)
+class Phase(Event):
+    """Work that shows no tokens is about to start: a prompt's prefill, judging, rollouts. The live view
+    says what it is waiting for, and `ttc -v` logs it."""
+
+    name: str  # prefill | judge | rollout
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -236,11 +234,3 @@ class NodeFinished(Event):
 
 def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 4)
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "to_json"):
-        return value.to_json()
-    if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
-    return value

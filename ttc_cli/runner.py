@@ -8,6 +8,7 @@ the `--json` schema. (`plan.build` made the plan, before any model loaded.)
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -23,8 +24,11 @@ from ttc_cli.plan import Plan
 from ttc_cli.strategies.context import RunContext
 
 
-def prepare(p: Plan, engine: Engine, verifier_engine: Engine | None = None) -> RunContext:
-    """Render and tokenize the prompt, check it fits, size the engine's context for this run."""
+def prepare(
+    p: Plan, engine: Engine, verifier_engine: Engine | None = None, stop: threading.Event | None = None
+) -> RunContext:
+    """Render and tokenize the prompt, check it fits, size the engine's context for this run; `stop` is
+    what Ctrl-C sets (a new one when None)."""
     messages = p.prompt.messages(p.question)
     tokens = engine.chat_tokens(messages)
     if p.prompt.prefill:
@@ -56,6 +60,7 @@ def prepare(p: Plan, engine: Engine, verifier_engine: Engine | None = None) -> R
         search=p.search,
         verifier_engine=verifier_engine,
         messages=tuple(messages),
+        stop=stop or threading.Event(),
     )
     need = p.strategy.needs(ctx)
     if need.cells > cap:
@@ -64,9 +69,10 @@ def prepare(p: Plan, engine: Engine, verifier_engine: Engine | None = None) -> R
             if p.samples > 1
             else "this question and budget"
         )
+        knobs = "--budget, --max-tokens, --width, --expansions or --rollouts" if p.strategy.search else ""
         raise UsageError(
             f"{what} need a KV cache of {need.cells} tokens, more than the {cap} available",
-            "lower -n, --max-tokens or --budget" + (", or raise --ctx" if p.options.ctx else ""),
+            f"lower {knobs or '-n, --max-tokens or --budget'}{', or raise --ctx' if p.options.ctx else ''}",
         )
     if need.sequences > MAX_SEQUENCES:
         raise UsageError(

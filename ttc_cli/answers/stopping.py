@@ -163,7 +163,3 @@ class TraceFilter:
         self.warm.append(group.weakest)
         if len(self.warm) >= self.warmup:
             self.threshold = float(np.quantile(self.warm, 1.0 - self.keep))
-
-    def weakest(self, index: int) -> float | None:
-        group = self._groups.get(index)
-        return None if group is None else group.weakest

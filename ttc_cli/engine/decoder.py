@@ -99,7 +99,12 @@ class Decoder:
         sampled: list[tuple[Sequence, int]] = []
         finished: list[Sequence] = list(starved)
         start = time.perf_counter()
-        for chunk, owners in self._chunks(active):
+        for passes, (chunk, owners) in enumerate(self._chunks(active)):
+            if passes and self.stop is not None and self.stop.is_set():
+                # Ctrl-C between two passes of one step (long prompts of forks or judgements): what the
+                # rest would have sampled was charged, and is given back.
+                self.budget.refund(granted - len(sampled))
+                break
             self.engine._eval(chunk)
             rows = self.engine._logits(len(owners))
             norms = logsumexp_rows(rows)
@@ -111,6 +116,11 @@ class Decoder:
                     finished.append(seq)
         self.engine.stats.decode_s += time.perf_counter() - start
         self.engine.stats.generated_tokens += len(sampled)
+        if self.stop is not None and self.stop.is_set() and len(sampled) < len(active):
+            for seq in self.live:
+                if seq.finish_reason is None:
+                    self._finish(seq, FINISH_INTERRUPTED)
+                    finished.append(seq)
         self.live = [s for s in self.live if s.finish_reason is None]
         return Step(tuple(sampled), tuple(finished))
 

@@ -45,7 +45,7 @@ def search(ctx: RunContext, lookahead: int) -> Iterator[Event]:
     p = ctx.search
     tree = open_tree(ctx)
     try:
-        yield tree.started()
+        yield from tree.start()
         beams = [tree.root]
         while not ctx.interrupted and ctx.budget.remaining > 0:
             active = [b for b in beams if not b.final]

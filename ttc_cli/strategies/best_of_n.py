@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from ttc_cli.budget import BudgetSlice
-from ttc_cli.events import Event, Final
+from ttc_cli.events import Event, Final, Phase
 from ttc_cli.strategies.candidates import complete, shown_answer
 from ttc_cli.strategies.context import RunContext
 from ttc_cli.strategies.sampling import Sampled, sample
@@ -35,6 +35,8 @@ def run(ctx: RunContext) -> Iterator[Event]:
         yield from sample(sampling_ctx, ctx.samples, out)
         cands = out.candidates
         if verifier is not None:
+            if verifier.tokens_per_path:
+                yield Phase("judge", f"{len(cands)} candidates")
             steps = [PathStep(c.text, (), None, c.mean_logprob, length=c.tokens) for c in cands]
             paths = [Path((step,), whole=True) for step in steps]
             cands = [replace(c, score=s) for c, s in zip(cands, verifier.score(paths), strict=True)]

@@ -77,7 +77,7 @@ def run(ctx: RunContext) -> Iterator[Event]:
     answers: Counter[str] = Counter()  # every final answer seen, in the tree or in a rollout
     solutions: list[Rollout] = []  # rollouts that reached an answer: candidates beside the tree's paths
     try:
-        yield tree.started()
+        yield from tree.start()
         while not ctx.interrupted and ctx.budget.remaining > 0:
             leaf = select(tree.root, p.exploration)
             if leaf is None:

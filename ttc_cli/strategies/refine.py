@@ -32,11 +32,12 @@ def needs(ctx: RunContext) -> KvNeeds:
     real tokens), the replies re-rendered into it (at most twice their sampled length), the reply being
     written and the one before, still held: the root, the previous turn and the current one."""
     prompts = load_aux_prompt("refine", PROMPT_KEYS)
-    rounds = ctx.search.refine_rounds
-    conversation = list(ctx.messages) or [{"role": "user", "content": ctx.question}]
-    for _ in range(rounds):
-        conversation += [_assistant(""), _user(prompts["critique"]), _assistant(""), _user(prompts["revise"])]
-    template = len(ctx.engine.chat_tokens(conversation))
+    rounds = min(ctx.search.refine_rounds, ctx.budget.limit // 2)  # a round writes two replies at least
+    opening = list(ctx.messages) or [{"role": "user", "content": ctx.question}]
+    one_round = [_assistant(""), _user(prompts["critique"]), _assistant(""), _user(prompts["revise"])]
+    sizes = [len(ctx.engine.chat_tokens(opening + one_round * k)) for k in (0, 1, 2)]
+    # Every round after the first renders alike; the first may differ (a template's own first-turn text).
+    template = sizes[0] + (sizes[1] - sizes[0]) + max(0, rounds - 1) * (sizes[2] - sizes[1])
     replies = 1 + 2 * rounds
     longest = ctx.sampling.max_tokens * (1 + rounds) + 2 * ctx.search.step_tokens * rounds
     generated = min(ctx.budget.limit, longest)
@@ -50,7 +51,7 @@ def run(ctx: RunContext) -> Iterator[Event]:
     solutions: list[Node] = []
     settled = False
     try:
-        yield tree.started()
+        yield from tree.start()
         draft = yield from _turn(ctx, tree, tree.root, None, ctx.sampling.max_tokens)
         if _complete(draft):
             solutions.append(draft)

@@ -35,6 +35,7 @@ from ttc_cli.events import (
     CandidateStarted,
     EarlyStop,
     Event,
+    Phase,
     ThinkingForced,
     TokensGenerated,
     TraceCancelled,
@@ -144,6 +145,7 @@ class Sampler:
 
     def run(self) -> Iterator[Event]:
         ctx, engine = self.ctx, self.ctx.engine
+        yield Phase("prefill", f"{len(ctx.prompt_tokens)} prompt tokens")
         self.root = engine.prefill(ctx.prompt_tokens, ctx.stop)
         self.decoder = engine.decoder(ctx.budget, ctx.stop)
         try:

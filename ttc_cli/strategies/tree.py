@@ -14,7 +14,7 @@ give the steps only what the judgements leave, so a round is never cut off befor
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import replace
 
 from ttc_cli.answers.extract import extract_answer
@@ -30,6 +30,7 @@ from ttc_cli.events import (
     NodePruned,
     NodeScored,
     NodeStep,
+    Phase,
     TokensGenerated,
     TreeNode,
 )
@@ -80,7 +81,6 @@ class Tree:
         self.nodes: list[Node] = []
         self.root = self.add(None)
         self.root.status = OPEN
-        self.root.seq = self.engine.prefill(ctx.prompt_tokens, ctx.stop)
         self.rollout_tokens = 0
 
     def add(self, parent: Node | None) -> Node:
@@ -91,8 +91,11 @@ class Tree:
         self.nodes.append(node)
         return node
 
-    def started(self) -> Event:
-        return NodeCreated(self.root.id, None, 0)
+    def start(self) -> Iterator[Event]:
+        """Evaluate the prompt: the root, which every path forks."""
+        yield Phase("prefill", f"{len(self.ctx.prompt_tokens)} prompt tokens")
+        self.root.seq = self.engine.prefill(self.ctx.prompt_tokens, self.ctx.stop)
+        yield NodeCreated(self.root.id, None, 0)
 
     # ---- budget ------------------------------------------------------------------------------------
     def judge_cost(self, n_paths: int) -> int:
@@ -171,6 +174,7 @@ class Tree:
         if decoder is None or steps < 1:
             return out
         owner: dict[KvSeq, tuple[Node, int]] = {}
+        yield Phase("rollout", f"{len(nodes) * seeds} rollouts of up to {steps} steps")
         for node in nodes:
             if node.final or node.dead or node.seq is None:
                 continue
@@ -220,6 +224,8 @@ class Tree:
         """Score each node's path (plus its rollout steps in `extra`, if any) and set score and value."""
         todo = [n for n in nodes if n.tokens and not n.dead]
         paths = [n.path((extra or {}).get(n.id, ())) for n in todo]
+        if paths and self.verifier.tokens_per_path:
+            yield Phase("judge", f"{len(paths)} steps")
         scores = self.verifier.score(paths) if paths else []
         for node, s in zip(todo, scores, strict=True):
             node.score = s

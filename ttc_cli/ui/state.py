@@ -27,6 +27,7 @@ from ttc_cli.events import (
     NodePruned,
     NodeScored,
     NodeStep,
+    Phase,
     Routed,
     RunStarted,
     TokensGenerated,
@@ -83,6 +84,7 @@ class RunState:
     cancelled_traces: int = 0
     cancel_note: str | None = None  # one updating line, not one per trace, so the view stays bounded
     tree: dict[int, NodeView] = field(default_factory=dict)  # search strategies' nodes, by id
+    phase: str | None = None  # work under way that shows no tokens (prefill, judge, rollout)
 
     def update(self, event: Event) -> None:
         handler = HANDLERS.get(type(event))
@@ -129,8 +131,15 @@ def _candidate_started(state: RunState, e: CandidateStarted) -> None:
     state.samples = max(state.samples, len(state.candidates))
 
 
+@on(Phase)
+def _phase(state: RunState, e: Phase) -> None:
+    state.phase = f"{e.name}: {e.detail}"
+
+
 @on(TokensGenerated)
 def _tokens_generated(state: RunState, e: TokensGenerated) -> None:
+    if e.progress:
+        state.phase = None  # samples are decoding: their rows show it
     state.spent = e.spent
     for index, tokens in e.progress:
         view = state.candidates.get(index)

@@ -1,0 +1,94 @@
+"""The house rules, checked from the source: layers that import one way, one module that knows llama.cpp,
+modules small enough to read (or saying why not)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "ttc_cli"
+LIMIT = 300  # lines; a longer module says why in its docstring
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out[name] = path
+    return out
+
+
+def imports(path: Path) -> set[str]:
+    """Every module this one imports, at any depth (a lazy import is still a dependency), except what
+    only type checkers see."""
+    tree = ast.parse(path.read_text())
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skip |= {id(n) for n in ast.walk(node)}
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    mods = modules()
+    return {name: {m for m in imports(path) if m in mods and m != name} for name, path in mods.items()}
+
+
+def test_there_is_no_import_cycle():
+    deps = graph()
+    # A package's __init__ importing its own submodules is how a package presents itself, not a cycle.
+    deps = {m: {d for d in ds if not m.startswith(d + ".") or m == d} for m, ds in deps.items()}
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(m: str) -> None:
+        state[m] = 1
+        path.append(m)
+        for d in sorted(deps[m]):
+            if state.get(d) == 1:
+                pytest.fail("import cycle: " + " -> ".join(path[path.index(d) :] + [d]))
+            if d not in state:
+                visit(d)
+        path.pop()
+        state[m] = 2
+
+    for m in sorted(deps):
+        if m not in state:
+            visit(m)
+
+
+def test_only_the_llama_backend_imports_llama_cpp():
+    users = sorted(
+        m for m, path in modules().items() if any(i.startswith("llama_cpp") for i in imports(path))
+    )
+    assert users == ["ttc_cli.engine.llama"]
+
+
+@pytest.mark.parametrize(
+    "layer", ["ttc_cli.strategies", "ttc_cli.answers", "ttc_cli.verifiers", "ttc_cli.engine"]
+)
+def test_lower_layers_never_import_the_cli_or_the_ui(layer):
+    for name, path in modules().items():
+        if name.startswith(layer):
+            above = {i for i in imports(path) if i.startswith(("ttc_cli.cli", "ttc_cli.ui", "rich", "typer"))}
+            assert not above, (name, above)
+
+
+def test_modules_stay_short_or_say_why():
+    for name, path in modules().items():
+        lines = path.read_text().count("\n")
+        if lines > LIMIT:
+            doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+            assert "longer than" in doc, f"{name} has {lines} lines and no reason in its docstring"
