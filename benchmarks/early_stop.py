@@ -53,6 +53,8 @@ class Outcome:
     correct: bool
     tokens: int
     samples: int  # samples started
+    tally: VoteTally | None = None  # the votes the answer was chosen by
+    ended: int = 0  # samples that ended on their own (not cancelled by a stop or the filter)
 
 
 def simulate(rec: dict[str, Any], rule: Rule) -> Outcome:
@@ -63,7 +65,7 @@ def simulate(rec: dict[str, Any], rule: Rule) -> Outcome:
     tally = VoteTally()
     live: dict[int, int] = {}  # sample -> tokens so far, in start order
     spent: dict[int, int] = {}
-    finished = 0
+    finished = natural = 0
     started = 0
     stopped: StopDecision | None = None
     n = min(n, rule.samples or n)
@@ -104,6 +106,7 @@ def simulate(rec: dict[str, Any], rule: Rule) -> Outcome:
         for i, cancelled in ended:
             spent[i] = live.pop(i)
             finished += 1
+            natural += not cancelled
             if traces is not None:
                 traces.finish(i, counted=not cancelled and samples[i]["finish"] in ("stop", "length"))
             if not cancelled and samples[i]["finish"] == "stop" and samples[i]["key"] is not None:
@@ -117,7 +120,7 @@ def simulate(rec: dict[str, Any], rule: Rule) -> Outcome:
 
     if rule.offline_keep is not None:
         tally = offline_filtered(samples, rule.offline_keep)
-    return Outcome(is_right(rec, tally), sum(spent.values()), started)
+    return Outcome(is_right(rec, tally), sum(spent.values()), started, tally, natural)
 
 
 def offline_filtered(samples: list[dict[str, Any]], keep: float, window: int = 16) -> VoteTally:

@@ -7,26 +7,49 @@ its extracted answer, whether that answer is right, and the DeepConf token confi
 stopping rules over these lines. The output is appended to and resumed: questions already recorded are
 skipped, so an interrupted recording continues where it stopped.
 
+With `--task program` the samples are program-of-thought answers (`prompts/program.yaml`): after the
+batch decodes, each sample's program runs in ttc's sandbox with the shipped limits, exactly as
+`ttc ask --task program` runs it, and its answer is what it printed (`execution` keeps the status and
+seconds). Replays then treat a program's vote as cast when its sample ends (programs run in ~0.05 s here,
+while the others decode).
+
     python benchmarks/record_samples.py --model ~/.cache/ttc-bench-models/qwen2.5-coder-0.5b-instruct.gguf \
         --questions 100 --out benchmarks/results/gsm8k-qwen0.5b-sc16.jsonl
+    python benchmarks/record_samples.py --model ~/.cache/ttc-bench-models/qwen2.5-coder-0.5b-instruct.gguf \
+        --task program -n 8 --questions 100 --out benchmarks/results/gsm8k-qwen0.5b-pot8.jsonl
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 from gsm8k import DATA, append_jsonl, load_questions, read_jsonl
 
 from ttc_cli.answers.confidence import token_confidences
-from ttc_cli.answers.extract import answers_equal, extract_answer
+from ttc_cli.answers.extract import Answer, answers_equal, extract_answer
+from ttc_cli.answers.program import extract_program, output_answer
 from ttc_cli.engine.llama import LlamaEngine
 from ttc_cli.engine.model_file import resolve_model_path
 from ttc_cli.engine.sequence import SamplingParams
+from ttc_cli.execution import run_isolated
 from ttc_cli.options import PlanOptions
 from ttc_cli.plan import build
 from ttc_cli.runner import prepare
+from ttc_cli.strategies.programs import LIMITS
+
+
+def run_program(text: str) -> tuple[Answer | None, dict[str, object]]:
+    """What `ttc ask --task program` makes of a response: the answer its program prints, and the run."""
+    code = extract_program(text)
+    if code is None:
+        return None, {"status": "no program", "seconds": 0.0}
+    out = run_isolated([sys.executable, "main.py"], files={"main.py": code}, limits=LIMITS)
+    found = output_answer(out.stdout) if out.status == "ok" else None
+    status = out.status if found is not None or out.status != "ok" else "no answer"
+    return found, {"status": status, "seconds": round(out.seconds, 3)}
 
 
 def main() -> None:
@@ -40,6 +63,7 @@ def main() -> None:
     ap.add_argument("--top-logprobs", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--task", choices=("math", "program"), default="math")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
 
@@ -58,7 +82,7 @@ def main() -> None:
             max_tokens=args.max_tokens,
             temperature=args.temperature,
             seed=args.seed + 100 * qi,
-            task="math",
+            task=args.task,
         )
         p = build(row["question"], "self-consistency", opts)
         ctx = prepare(p, engine)
@@ -80,9 +104,14 @@ def main() -> None:
         t0 = time.perf_counter()
         for _ in decoder:
             pass
+        decode_s = round(time.perf_counter() - t0, 2)
         samples = []
         for i, seq in enumerate(seqs):
-            found = extract_answer(seq.text.strip())
+            execution = None
+            if args.task == "program":
+                found, execution = run_program(seq.text)
+            else:
+                found = extract_answer(seq.text.strip())
             samples.append(
                 {
                     "i": i,
@@ -93,6 +122,7 @@ def main() -> None:
                     "correct": bool(found and answers_equal(found.text, row["answer"])),
                     "mean_logprob": round(seq.mean_logprob, 4),
                     "conf": [round(c, 3) for c in token_confidences(seq.top_logprobs)],
+                    **({"execution": execution} if execution is not None else {}),
                 }
             )
             engine.release(seq)
@@ -100,7 +130,7 @@ def main() -> None:
             "id": row["id"],
             "gold": row["answer"],
             "prompt_tokens": len(ctx.prompt_tokens),
-            "decode_s": round(time.perf_counter() - t0, 2),
+            "decode_s": decode_s,
             "samples": samples,
         }
         append_jsonl(args.out, record)

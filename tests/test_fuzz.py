@@ -35,14 +35,16 @@ values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
 )
 PROFILE_KEYS = ["default_budget", "budgets", "sampling", "engine", "early_stop", "thinking", "search", "junk"]
+PROFILE_KEYS += ["execution"]
 SECTION_KEYS = (
     "low medium tokens samples max_tokens temperature top_k min_p enabled rule confidence width keep"
 )
-SECTION_KEYS += " open close verifier exploration max_context"
+SECTION_KEYS += " open close verifier exploration max_context hybrid_share timeout_s memory_mb"
 sections = st.dictionaries(st.sampled_from(SECTION_KEYS.split()), values, max_size=4)
 profiles = st.dictionaries(st.sampled_from(PROFILE_KEYS), values | sections, max_size=4)
-PROMPT_KEYS = ["system", "template", "prefill", "step_delimiter", "grammar", "junk"]
-prompts = st.dictionaries(st.sampled_from(PROMPT_KEYS), values | st.just("Q: {question}"), max_size=5)
+PROMPT_KEYS = ["system", "template", "prefill", "step_delimiter", "grammar", "answer", "junk"]
+prompt_values = values | st.just("Q: {question}") | st.sampled_from(["program", "text"])
+prompts = st.dictionaries(st.sampled_from(PROMPT_KEYS), prompt_values, max_size=5)
 
 
 def dump(data: object) -> str:
@@ -65,11 +67,11 @@ def answered_or_refused(user_path, question: str, strategy: str = "greedy", engi
 
 
 @SETTINGS
-@given(profile=profiles, strategy=st.sampled_from(list(STRATEGIES)))
-def test_any_profile_yaml_is_used_or_refused_in_one_line(user_path, profile, strategy):
+@given(profile=profiles, strategy=st.sampled_from(list(STRATEGIES)), task=st.sampled_from(["auto", "hybrid"]))
+def test_any_profile_yaml_is_used_or_refused_in_one_line(user_path, profile, strategy, task):
     (user_path / "profiles").mkdir(exist_ok=True)
     (user_path / "profiles" / "default.yaml").write_text(dump(profile), encoding="utf-8")
-    answered_or_refused(user_path, "What is 2 + 2?", strategy)
+    answered_or_refused(user_path, "What is 2 + 2?", strategy, task=task)
 
 
 @SETTINGS

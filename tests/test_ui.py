@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from rich.console import Console, RenderableType
@@ -15,10 +15,12 @@ from ttc_cli.budget import TokenBudget
 from ttc_cli.engine.base import EngineStats
 from ttc_cli.events import (
     Candidate,
+    CandidateExecuted,
     CandidateFinished,
     CandidateStarted,
     EarlyStop,
     Event,
+    Execution,
     Final,
     Routed,
     RunStarted,
@@ -277,3 +279,27 @@ def test_summary_reports_an_early_stop_and_what_it_saved() -> None:
     }
     out = render(summary(data), width=200)
     assert "stopped early (beta) after 4/16 samples, ~1,200 tokens saved" in out
+
+
+def test_program_candidates_show_their_runs_and_a_weak_vote_is_flagged() -> None:
+    state = new_state(n=4)
+    program = replace(cand(0, answer=None), kind="program", execution=Execution("running"))
+    state.update(CandidateFinished(program))
+    assert "running" in render(candidates_table(state))
+    ran = replace(cand(0, answer="18"), kind="program", execution=Execution("ok", "18\n", 0.05))
+    state.update(CandidateExecuted(ran))
+    crashed = replace(cand(1, answer=None), kind="program", execution=Execution("error"))
+    state.update(CandidateFinished(crashed))
+    state.update(CandidateFinished(cand(2, answer="17")))
+    rows = candidate_rows(render(candidates_table(state)))
+    assert "ran" in rows[0] and "18" in rows[0] and "error" in rows[1]
+    state.update(VotesUpdated(votes(("18", 1), ("17", 1))))
+    assert "1 of 3 for the leader: low confidence" in render(vote_tally(state), width=120)
+
+
+def test_summary_states_the_confidence_and_calls_a_weak_answer_a_guess() -> None:
+    sure, weak = result_json("self-consistency", "18"), result_json("self-consistency", "18")
+    sure["confidence"], weak["confidence"] = 0.8, 0.25
+    assert "confidence 0.80" in render(summary(sure), width=200)
+    out = render(summary(weak), width=200)
+    assert "confidence 0.25: low, treat this answer as a guess" in out

@@ -110,44 +110,7 @@ def _loaded(stack: ExitStack, engine: Any) -> Any:
     return engine
 
 
-def _listener(view: Any, verbose: bool) -> Any:
-    """What hears a run's events: the live view, and with --verbose a log of its phases on stderr."""
-    if not verbose:
-        return view
-    from ttc_cli.events import Phase
-
-    def hear(event: Any) -> None:
-        if isinstance(event, Phase):
-            sys.stderr.write(f"ttc: {event.name}: {event.detail}\n")
-            sys.stderr.flush()
-        if view is not None:
-            view(event)
-
-    return hear
-
-
 QuestionArg = Annotated[str | None, typer.Argument(help="The question; '-' or omitted reads stdin.")]
-
-
-def _stderr_console(quiet: bool) -> Any:
-    """A Rich console on stderr when a person is watching it; None in pipelines and with --quiet."""
-    if quiet or not sys.stderr.isatty():
-        return None
-    from ttc_cli.ui.live import make_console
-
-    return make_console()
-
-
-def _new_state(p: Any, engine: Any) -> Any:
-    from ttc_cli.ui.state import RunState
-
-    return RunState(
-        strategy=p.strategy.name,
-        model=engine.model_name,
-        device=engine.device,
-        budget_limit=p.budget_limit,
-        budget_preset=p.budget_preset,
-    )
 
 
 @app.command()
@@ -171,7 +134,8 @@ def ask(
 ) -> None:
     """Answer one question with the chosen strategy and budget."""
     from ttc_cli.plan import build
-    from ttc_cli.runner import execute, prepare
+    from ttc_cli.runner import execute, isolation_of, prepare
+    from ttc_cli.ui.terminal import isolation_note, listener, new_state, stderr_console
 
     the_plan = build(_read_question(question), strategy, opts)
     with Interrupts() as interrupts, ExitStack() as stack:
@@ -180,14 +144,15 @@ def ask(
         _loaded(stack, engine)
         run_ctx = prepare(the_plan, engine, judge, interrupts.stop)
         interrupts.check()
-        console = _stderr_console(out.quiet)
+        isolation_note(isolation_of(run_ctx), out.quiet, engine_opts.verbose)
+        console = stderr_console(out.quiet)
         view = None
         if console is not None and not out.no_live:
             from ttc_cli.ui.live import LiveView
 
-            view = LiveView(console, _new_state(the_plan, engine))
+            view = LiveView(console, new_state(the_plan, engine))
         with view or nullcontext():
-            result = execute(the_plan, run_ctx, _listener(view, engine_opts.verbose), load_s=load_s)
+            result = execute(the_plan, run_ctx, listener(view, engine_opts.verbose), load_s=load_s)
 
     data = result.to_json()
     answer = result.final.response if full else result.final.answer
@@ -223,18 +188,19 @@ def compare(
     import secrets
 
     from ttc_cli.engine.model_file import resolve_model_path
-    from ttc_cli.plan import build
-    from ttc_cli.runner import execute, prepare
-    from ttc_cli.strategies import STRATEGIES
+    from ttc_cli.plan import build_each
+    from ttc_cli.runner import execute, isolation_of, prepare
+    from ttc_cli.ui.terminal import isolation_note, listener, new_state, stderr_console
 
     text = _read_question(question)
     if opts.seed is None:  # one seed for every run, so sampling strategies differ only in how they choose
         opts = replace(opts, seed=secrets.randbelow(2**31))
-    plans = [build(text, s, opts) for s in dict.fromkeys(strategies or STRATEGIES)]
+    plans, left_out = build_each(text, strategies, opts)
+    sys.stderr.writelines(f"ttc: {note}\n" for note in left_out)
     wanted: list[str | None] = list(models) if models else [None]
     paths = [resolve_model_path(m) for m in wanted]  # every path is checked before any model loads
 
-    console = _stderr_console(out.quiet)
+    console = stderr_console(out.quiet)
     results = []
     with Interrupts() as interrupts, ExitStack() as stack:
         judge = _loaded(stack, _load_verifier(opts.verifier_model, engine_opts, interrupts.stop))
@@ -244,19 +210,21 @@ def compare(
             engine, load_s = load_engine(str(path), engine_opts, interrupts.stop)
             with closing(engine):  # one model in memory at a time
                 contexts = [prepare(p, engine, judge, interrupts.stop) for p in plans]
+                how = next(filter(None, map(isolation_of, contexts)), None)
+                isolation_note(how, out.quiet, engine_opts.verbose)
                 view = None
                 if console is not None and not out.no_live:
                     from ttc_cli.ui.live import CompareView
 
-                    view = CompareView(console, [_new_state(p, engine) for p in plans])
+                    view = CompareView(console, [new_state(p, engine) for p in plans])
                 with view or nullcontext():
                     for i, (p, run_ctx) in enumerate(zip(plans, contexts, strict=True)):
                         if interrupts.stop.is_set():
                             break
                         if view is not None:
                             view.select(i)
-                        listener = _listener(view, engine_opts.verbose)
-                        results.append(execute(p, run_ctx, listener, load_s=load_s if i == 0 else 0.0))
+                        hear = listener(view, engine_opts.verbose)
+                        results.append(execute(p, run_ctx, hear, load_s=load_s if i == 0 else 0.0))
         if not results:
             interrupts.check()  # stopped before the first run: there is nothing to show
 
@@ -264,22 +232,11 @@ def compare(
     if out.as_json:
         _emit(json.dumps(data, ensure_ascii=False))
     else:
-        _print_compare_table(data)
+        from ttc_cli.ui.terminal import compare_text
+
+        _emit(compare_text(data))
     if interrupts.stop.is_set():
         raise typer.Exit(interrupts.exit_code)
-
-
-def _print_compare_table(data: list[dict[str, Any]]) -> None:
-    """The comparison is the result, so it goes to stdout (plain text when stdout is not a terminal)."""
-    from rich.console import Console
-
-    from ttc_cli.ui.widgets import compare_table
-
-    width = None if sys.stdout.isatty() else 160
-    console = Console(file=sys.stdout, width=width, soft_wrap=False)
-    with console.capture() as table:  # written by `_emit`, which knows what a closed pipe means
-        console.print(compare_table(data))
-    _emit(table.get().rstrip("\n"))
 
 
 @app.command("strategies")

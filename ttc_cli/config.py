@@ -124,6 +124,7 @@ class PromptTemplate:
     prefill: str = ""  # the start of the model's reply, e.g. "<think>\n" to open a thinking block
     step_delimiter: str = "\n\n"  # where a reasoning step ends, for the tree searches
     grammar: str = ""  # GBNF every reply must follow (each step, in a tree search); "" for free text
+    answer: str = "text"  # text: the answer a reply states; program: what the reply's program prints
 
     def messages(self, question: str) -> list[dict[str, str]]:
         user = self.template.replace("{question}", question)
@@ -132,13 +133,17 @@ class PromptTemplate:
 
 
 AUX_PROMPTS = ("judge", "refine")  # prompts of verifiers and strategies, not tasks
+ANSWERS = ("text", "program")
+HYBRID = "hybrid"  # --task hybrid: the math prompt and the program prompt, in one pool of samples
 
 
 def load_prompt(name: str) -> PromptTemplate:
     if name in AUX_PROMPTS:
-        raise UsageError(f"'{name}' is not a task prompt", "use --task math, general, auto or your own")
+        raise UsageError(
+            f"'{name}' is not a task prompt", "use --task math, general, program, hybrid, auto or your own"
+        )
     data, where = load_layers("prompts", name)
-    unknown = set(data) - {"system", "template", "prefill", "step_delimiter", "grammar"}
+    unknown = set(data) - {"system", "template", "prefill", "step_delimiter", "grammar", "answer"}
     require(not unknown, where, f"unknown key(s) {keys_text(unknown)}")
     template = data.get("template")
     if not isinstance(template, str) or "{question}" not in template:
@@ -151,8 +156,16 @@ def load_prompt(name: str) -> PromptTemplate:
     require(isinstance(delimiter, str) and delimiter != "", where, "'step_delimiter' must be a string")
     grammar = data.get("grammar", "")
     require(isinstance(grammar, str), where, "'grammar' must be a string (GBNF, with a root rule)")
+    answer = data.get("answer", "text")
+    require(answer in ANSWERS, where, f"'answer' must be one of: {', '.join(ANSWERS)}")
     return PromptTemplate(
-        name, system.strip(), template, prefill=prefill, step_delimiter=delimiter, grammar=grammar
+        name,
+        system.strip(),
+        template,
+        prefill=prefill,
+        step_delimiter=delimiter,
+        grammar=grammar,
+        answer=answer,
     )
 
 

@@ -12,6 +12,18 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class Execution:
+    """What running a candidate's program gave (`--task program|hybrid`, `--check`)."""
+
+    status: str  # ok, error, timeout, killed, no program, running, cancelled
+    stdout: str = ""
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "stdout": self.stdout[-2000:], "seconds": round(self.seconds, 3)}
+
+
+@dataclass(frozen=True)
 class Candidate:
     """One finished (or interrupted) sample and what the strategy made of it."""
 
@@ -25,6 +37,15 @@ class Candidate:
     score: float | None = None
     forced: tuple[tuple[str, int], ...] = ()  # budget forcing: ("wait" | "end", thinking tokens so far)
     confidence: float | None = None  # DeepConf: the lowest sliding-window token confidence of the trace
+    kind: str = "text"  # text: the answer it states; program: the answer its program prints when run
+    execution: Execution | None = None  # a program's run; None for text
+
+    @property
+    def votes(self) -> bool:
+        """Whether it has an answer to vote with: stated by a finished text, or printed by a program."""
+        if self.answer_key is None:
+            return False
+        return self.execution.status == "ok" if self.execution is not None else self.finish_reason == "stop"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -37,6 +58,8 @@ class Candidate:
             "confidence": _round(self.confidence),
             "finish_reason": self.finish_reason,
             "forced": [{"action": a, "thinking_tokens": t} for a, t in self.forced],
+            "kind": self.kind,
+            "execution": self.execution.to_json() if self.execution is not None else None,
         }
 
 
@@ -90,6 +113,13 @@ class TokensGenerated(Event):
 
 @dataclass(frozen=True)
 class CandidateFinished(Event):
+    candidate: Candidate
+
+
+@dataclass(frozen=True)
+class CandidateExecuted(Event):
+    """A candidate's program ran (or could not): `candidate` now carries the answer it printed."""
+
     candidate: Candidate
 
 
@@ -165,6 +195,7 @@ class Final(Event):
     route: Routed | None = None
     tree: tuple[TreeNode, ...] = field(default=())  # search strategies: every node, for --json
     usage: tuple[tuple[str, int], ...] = field(default=())  # extra usage counters (tree_tokens, ...)
+    confidence: float | None = None  # how sure the vote is (answers.confidence); None where none was taken
 
 
 # ---- search trees: node events, so a renderer can draw the tree live -------------------------------

@@ -11,6 +11,7 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Annotated, Any, get_type_hints
 
 import typer
@@ -35,7 +36,18 @@ class PlanOptions:
         float | None, _opt("--min-p", help="Drop tokens below this share of the likeliest one's probability.")
     ] = None
     seed: Annotated[int | None, _opt("--seed", help="Seed; candidate i uses seed+i.")] = None
-    task: Annotated[str, _opt("--task", help="Prompt: math, general, auto (default), or your own.")] = "auto"
+    task: Annotated[
+        str,
+        _opt("--task", help="Prompt: math, general, program, hybrid, code, auto (default), or your own."),
+    ] = "auto"
+    check: Annotated[
+        str | None,
+        _opt("--check", help="Shell command that passes a right solution (runs sandboxed; code tasks)."),
+    ] = None
+    check_files: Annotated[
+        list[Path] | None,
+        _opt("--check-file", help="File or directory copied beside each solution for --check; repeatable."),
+    ] = None
     vote: Annotated[
         str, _opt("--vote", help="self-consistency vote: majority (default), weighted or filtered.")
     ] = "majority"

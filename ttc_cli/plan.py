@@ -12,18 +12,20 @@ from __future__ import annotations
 import math
 import secrets
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 from ttc_cli.answers.scoring import SCORERS
 from ttc_cli.answers.stopping import RULES, EarlyStopping
 from ttc_cli.budget import TokenBudget
-from ttc_cli.config import PromptTemplate, guess_task, load_prompt
+from ttc_cli.config import HYBRID, PromptTemplate, guess_task, load_prompt
 from ttc_cli.engine.forcing import Thinking
 from ttc_cli.engine.sequence import MAX_SEQUENCES, SamplingParams
 from ttc_cli.errors import UsageError
+from ttc_cli.execution.check import Check
 from ttc_cli.options import PlanOptions
 from ttc_cli.profile import Profile, load_profile
-from ttc_cli.strategies import Strategy, get_strategy
+from ttc_cli.strategies import STRATEGIES, Strategy, get_strategy
 from ttc_cli.strategies.search_params import PICKS, SearchParams
 from ttc_cli.verifiers import check_verifier
 from ttc_cli.verifiers.base import AGGREGATES
@@ -43,14 +45,62 @@ class Plan:
     samples: int
     sampling: SamplingParams
     prompt: PromptTemplate
+    program_prompt: PromptTemplate | None  # the prompt whose replies are programs (--task program|hybrid)
+    program_share: float  # of the samples, those that answer with a program
+    check: Check | None  # --check: the command a candidate's code must pass
     profile: Profile
     options: PlanOptions
     early: EarlyStopping | None
     thinking: Thinking | None
     search: SearchParams
 
+    @property
+    def task(self) -> str:
+        """The task as `--json` reports it: the prompt's name, or hybrid for two prompts in one pool."""
+        two = self.program_prompt is not None and self.program_prompt is not self.prompt
+        return HYBRID if two else self.prompt.name
+
     def new_budget(self) -> TokenBudget:
         return TokenBudget(self.budget_limit, preset=self.budget_preset)
+
+
+def build_each(question: str, names: list[str] | None, opts: PlanOptions) -> tuple[list[Plan], list[str]]:
+    """A plan per strategy named (`compare -s`), or, when none is, per strategy that can run these
+    options (with --task program the step-level searches cannot); the second list says what was left out."""
+    if names:
+        return [build(question, name, opts) for name in dict.fromkeys(names)], []
+    plans, left_out, error = [], [], None
+    for name in STRATEGIES:
+        try:
+            plans.append(build(question, name, opts))
+        except UsageError as e:
+            error = e
+            left_out.append(f"leaving out {name}: {e.message}")
+    if error is not None and not plans:
+        raise error
+    return plans, left_out
+
+
+def user_check(opts: PlanOptions, strategy: Strategy) -> Check | None:
+    """--check and its --check-file paths, checked before any model loads."""
+    files = tuple(Path(f).resolve() for f in opts.check_files or ())
+    if opts.check is None:
+        if files:
+            raise UsageError("--check-file needs --check", "add --check 'COMMAND' that tests the solution")
+        return None
+    if opts.verifier is not None:
+        raise UsageError("--check and --verifier both choose the answer", "use one of the two")
+    if not opts.check.strip():
+        raise UsageError("--check is empty", "give the shell command that passes a right solution")
+    if strategy.search:
+        raise UsageError(
+            f"--check chooses among whole solutions, which {strategy.name} does not sample",
+            "use self-consistency, best-of-n, auto or greedy (a search can use --verifier 'cmd:COMMAND')",
+        )
+    for f in files:
+        if not f.exists():
+            raise UsageError(f"--check-file {f}: no such file or directory", "name a file the check needs")
+    return Check(opts.check, files)
 
 
 def build(question: str, strategy_name: str, opts: PlanOptions) -> Plan:
@@ -72,7 +122,20 @@ def build(question: str, strategy_name: str, opts: PlanOptions) -> Plan:
         raise UsageError(
             f"--ctx {opts.ctx} is too small", "use at least 64, or leave it out to size it from the budget"
         )
-    prompt = load_prompt(guess_task(question) if opts.task == "auto" else opts.task)
+    check = user_check(opts, strategy)
+    task = ("code" if check else guess_task(question)) if opts.task == "auto" else opts.task
+    prompt = load_prompt("math" if task == HYBRID else task)
+    program = load_prompt("program") if task == HYBRID else prompt if prompt.answer == "program" else None
+    share = float(profile.execution["hybrid_share"]) if task == HYBRID else 1.0 if program else 0.0
+    if program is not None and strategy.search:
+        raise UsageError(
+            f"--task {task} runs programs, which the step-level searches do not",
+            "use a sampling strategy (self-consistency, best-of-n, auto, greedy), or another --task",
+        )
+    if program is not None and check is not None:
+        raise UsageError(
+            f"--check tests code, and --task {task} already judges by running programs", "use one of the two"
+        )
     search = search_params(profile, preset.name, opts, prompt.step_delimiter)
     if not strategy.search and opts.verifier is not None:  # best-of-n by the verifier
         search = replace(search, verify_samples=True)
@@ -84,6 +147,9 @@ def build(question: str, strategy_name: str, opts: PlanOptions) -> Plan:
         samples=samples,
         sampling=sampling_params(profile, opts, preset.max_tokens, prompt.grammar),
         prompt=prompt,
+        program_prompt=program,
+        program_share=share,
+        check=check,
         profile=profile,
         options=opts,
         early=early_stopping(profile, opts),

@@ -34,6 +34,7 @@ class Profile:
     early_stop: dict[str, Any]
     thinking: dict[str, str]
     search: dict[str, Any] = field(default_factory=dict)  # tree-search defaults (see _check_search)
+    execution: dict[str, float] = field(default_factory=dict)  # programs: hybrid share and sandbox limits
 
     def budget(self, spec: str | None) -> tuple[TokenBudget, Preset]:
         """Parse --budget (a preset name or a positive token count) into a budget and its defaults."""
@@ -67,6 +68,7 @@ def load_profile(name: str = "default") -> Profile:
     """Profile `name` over the default profile (built-in, then the user's), so every key has a value."""
     data, where = load_layers("profiles", name, under=("default",))
     known = {"default_budget", "budgets", "sampling", "engine", "early_stop", "thinking", "search"}
+    known.add("execution")
     unknown = set(data) - known
     require(not unknown, where, f"unknown key(s) {keys_text(unknown)}")
     budgets = data.get("budgets")
@@ -113,6 +115,7 @@ def load_profile(name: str = "default") -> Profile:
         _early_stop(data.get("early_stop"), where),
         _thinking(data.get("thinking"), where),
         _search(data.get("search"), where),
+        _execution(data.get("execution"), where),
     )
 
 
@@ -140,6 +143,22 @@ def _early_stop(section: object, where: list[Path]) -> dict[str, Any]:
     for key in ("width", "warmup", "window"):
         require(section.get(key, 1) > 0, where, f"early_stop.{key} must be positive")
     require(0 < section.get("keep", 0.5) <= 1, where, "early_stop.keep must be in (0, 1]")
+    return dict(section)
+
+
+_EXECUTION_KEYS = {"hybrid_share": (0.0, 1.0), "timeout_s": (0.1, 3600.0), "memory_mb": (16, 1 << 20)}
+
+
+def _execution(section: object, where: list[Path]) -> dict[str, float]:
+    section = section or {}
+    require(isinstance(section, dict), where, "'execution' must be a mapping")
+    assert isinstance(section, dict)
+    extra = set(section) - set(_EXECUTION_KEYS)
+    require(not extra, where, f"unknown execution key(s) {keys_text(extra)}")
+    for key, value in section.items():
+        lo, hi = _EXECUTION_KEYS[key]
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and lo <= value <= hi
+        require(ok, where, f"execution.{key} must be a number from {lo:g} to {hi:g}")
     return dict(section)
 
 

@@ -20,8 +20,10 @@ from ttc_cli.engine.base import Engine, EngineStats
 from ttc_cli.engine.sequence import MAX_SEQUENCES
 from ttc_cli.errors import UsageError
 from ttc_cli.events import Event, Final, RunStarted
+from ttc_cli.execution import Limits, isolation
 from ttc_cli.plan import Plan
 from ttc_cli.strategies.context import RunContext
+from ttc_cli.strategies.programs import LIMITS
 
 
 def prepare(
@@ -44,7 +46,13 @@ def prepare(
         )
     if p.sampling.grammar:
         engine.check_sampling(p.sampling)
-    max_tokens = min(p.sampling.max_tokens, window - len(tokens))
+    program_tokens = None
+    if p.program_prompt is not None and p.program_prompt is not p.prompt:  # hybrid: a second prompt
+        program_tokens = engine.chat_tokens(p.program_prompt.messages(p.question))
+        tokens_longest = max(len(tokens), len(program_tokens))
+    else:
+        tokens_longest = len(tokens)
+    max_tokens = min(p.sampling.max_tokens, window - tokens_longest)
     ctx = RunContext(
         question=p.question,
         engine=engine,
@@ -61,6 +69,10 @@ def prepare(
         verifier_engine=verifier_engine,
         messages=tuple(messages),
         stop=stop or threading.Event(),
+        program_tokens=program_tokens,
+        program_share=p.program_share,
+        program_limits=_program_limits(p) if p.program_prompt is not None else None,
+        check=p.check,
     )
     need = p.strategy.needs(ctx)
     if need.cells > cap:
@@ -85,6 +97,18 @@ def prepare(
     return ctx
 
 
+def _program_limits(p: Plan) -> Limits:
+    conf = p.profile.execution
+    seconds = float(conf["timeout_s"])
+    return replace(LIMITS, wall_s=seconds, cpu_s=max(1, round(seconds)), memory_mb=int(conf["memory_mb"]))
+
+
+def isolation_of(ctx: RunContext) -> str | None:
+    """How the programs or checks this run executes are contained (None: it executes none)."""
+    limits = ctx.check.limits if ctx.check is not None else ctx.program_limits
+    return isolation(limits) if limits is not None else None
+
+
 @dataclass
 class RunResult:
     question: str
@@ -99,6 +123,15 @@ class RunResult:
     stats: EngineStats
     load_s: float
     total_s: float
+    isolation: str | None = None  # how programs ran (execution.isolation), when the run ran any
+
+    def execution_json(self) -> dict[str, Any] | None:
+        """--json's `execution`: how contained the programs were, and how many ran."""
+        if self.isolation is None:
+            return None
+        runs = [c.execution for c in self.final.candidates if c.execution is not None]
+        ran = sum(e.status == "ok" for e in runs)
+        return {"isolation": self.isolation, "programs": len(runs), "ran": ran}
 
     @property
     def interrupted(self) -> bool:
@@ -121,6 +154,7 @@ class RunResult:
             "question": self.question,
             "task": self.task,
             "selection": f.selection,
+            "confidence": round(f.confidence, 3) if f.confidence is not None else None,
             "stopped_because": f.stopped_because,
             "budget": {"limit": self.budget.limit, "spent": self.budget.spent, "preset": self.budget.preset},
             "usage": {
@@ -142,6 +176,7 @@ class RunResult:
             "response": f.response,
             "candidates": [c.to_json() for c in sorted(f.candidates, key=lambda c: c.index)],
             "votes": [v.to_json() for v in f.votes],
+            "execution": self.execution_json(),
         }
 
 
@@ -178,7 +213,7 @@ def execute(
         question=p.question,
         strategy=p.strategy.name,
         model=ctx.engine.model_name,
-        task=p.prompt.name,
+        task=p.task,
         final=final,
         budget=ctx.budget,
         samples=ctx.samples,
@@ -187,4 +222,5 @@ def execute(
         stats=EngineStats.total(e.stats.since(b) for e, b in zip(engines, before, strict=True)),
         load_s=load_s,
         total_s=load_s + time.perf_counter() - start,
+        isolation=isolation_of(ctx),
     )

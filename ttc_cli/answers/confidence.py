@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from ttc_cli.answers.voting import VoteTally
+
 CONFIDENCE_WINDOW = 16  # tokens per group: short enough to catch a local wobble in a ~300-token solution
 
 
@@ -62,3 +64,16 @@ class GroupConfidence:
         if self.lowest != float("inf"):
             return self.lowest
         return self._sum / len(self._recent) if self._recent else 0.0
+
+
+def vote_confidence(tally: VoteTally, ended: int) -> float:
+    """How sure a vote is: the winner's votes over the samples that ended on their own.
+
+    Samples that ended without an answer (a program that crashed, a text that states none) count against
+    the winner: they are evidence the question is hard. Measured against the Beta posterior and the
+    share of votes cast, this was the best calibrated (benchmarks/execution.py; README, "Execution on GSM8K").
+    """
+    lead = tally.leader()
+    if lead is None or ended <= 0:
+        return 0.0
+    return min(1.0, lead.count / ended)

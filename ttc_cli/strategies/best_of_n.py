@@ -5,17 +5,25 @@ uses DeepConf's token confidence; `--verifier judge` (or any verifier) scores wh
 after holding back the tokens the judgements need. Only candidates that finished on their own compete,
 unless none did. With early stopping, sampling ends once the candidates' answers agree (the same rules as
 self-consistency), and the best-scored of the candidates drawn so far is kept.
+
+With candidates that are programs (`--task program|hybrid`) and no `--verifier`, execution is the scorer:
+a candidate scores the share of the candidates that ended whose answers (printed by a program that ran,
+or stated) agree with its own; a program that crashed, timed out or printed nothing scores 0.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 
+from ttc_cli.answers.confidence import vote_confidence
+from ttc_cli.answers.voting import VoteTally
 from ttc_cli.budget import BudgetSlice
-from ttc_cli.events import Event, Final, Phase
-from ttc_cli.strategies.candidates import complete, shown_answer
+from ttc_cli.events import Candidate, Event, Final, Phase
+from ttc_cli.strategies.candidates import complete, ended, shown_answer
 from ttc_cli.strategies.context import RunContext
+from ttc_cli.strategies.programs import choose_checked
 from ttc_cli.strategies.sampling import Sampled, sample
 from ttc_cli.verifiers.base import Path, PathStep
 
@@ -23,6 +31,12 @@ DESCRIPTION = "N samples, keep the one with the best score (mean log-prob by def
 
 
 def run(ctx: RunContext) -> Iterator[Event]:
+    if ctx.check is not None:  # the user's check is the verifier
+        out = Sampled()
+        yield from sample(ctx, ctx.samples, out)
+        drawn = f"best of {len(out.candidates)} by --check"
+        yield choose_checked(out.candidates, drawn, out.stopped_because(ctx), out.early_stop)
+        return
     verifier = ctx.open_verifier() if ctx.search.verify_samples else None
     # A verifier that spends tokens gets them held back, so every candidate can be judged.
     hold = min(ctx.samples * verifier.tokens_per_path, ctx.budget.remaining // 2) if verifier else 0
@@ -44,9 +58,13 @@ def run(ctx: RunContext) -> Iterator[Event]:
     finally:
         if verifier is not None:
             verifier.close()
+    by = ctx.search.verifier if verifier is not None else ctx.scorer
+    confidence = None
+    if verifier is None and ctx.program_share > 0:
+        cands, confidence = by_execution(cands)
+        by = "execution (the share of answers that agree with its printed one)"
     pool = complete(cands)
     best = max(pool, key=lambda c: (c.score if c.score is not None else float("-inf"), -c.index))
-    by = ctx.search.verifier if verifier is not None else ctx.scorer
     score = f"{best.score:.3f}" if best.score is not None else "none"
     yield Final(
         answer=shown_answer(best),
@@ -57,4 +75,17 @@ def run(ctx: RunContext) -> Iterator[Event]:
         chosen=best.index,
         early_stop=out.early_stop,
         usage=usage,
+        confidence=confidence,
     )
+
+
+def by_execution(cands: list[Candidate]) -> tuple[list[Candidate], float]:
+    """Score each candidate by the share of ended candidates agreeing with its (executed) answer."""
+    agree = Counter(c.answer_key for c in cands if c.votes)
+    n = max(1, ended(cands))
+    scored = [replace(c, score=agree[c.answer_key] / n if c.votes else 0.0) for c in cands]
+    tally = VoteTally()
+    for c in cands:
+        if c.votes:
+            tally.add(c.answer_key or "", c.answer or "")
+    return scored, vote_confidence(tally, n)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from ttc_cli.answers.confidence import CONFIDENCE_WINDOW, lowest_group_confidence, token_confidences
 from ttc_cli.answers.extract import extract_answer
 from ttc_cli.answers.scoring import SCORERS
-from ttc_cli.engine.sequence import FINISH_STOP
+from ttc_cli.engine.sequence import FINISH_LENGTH, FINISH_STOP
 from ttc_cli.engine.sequence import Sequence as KvSeq
 from ttc_cli.events import Candidate
 from ttc_cli.strategies.context import RunContext
@@ -19,10 +19,11 @@ from ttc_cli.strategies.context import RunContext
 Step = tuple[str, int, float]  # (text, tokens, mean log-probability) of one piece of a solution
 
 
-def from_sequence(ctx: RunContext, index: int, seq: KvSeq) -> Candidate:
-    """A sampled candidate: its text, answer, cost, score and trace confidence."""
+def from_sequence(ctx: RunContext, index: int, seq: KvSeq, program: bool = False) -> Candidate:
+    """A sampled candidate: its text, answer, cost, score and trace confidence. A `program`'s answer is
+    what it prints when run, not a number in its code, so it has none yet."""
     text = seq.text.strip()
-    found = extract_answer(text, ctx.choices) if text else None
+    found = extract_answer(text, ctx.choices) if text and not program else None
     window = ctx.early.window if ctx.early else CONFIDENCE_WINDOW
     return Candidate(
         index=index,
@@ -37,6 +38,7 @@ def from_sequence(ctx: RunContext, index: int, seq: KvSeq) -> Candidate:
         confidence=lowest_group_confidence(token_confidences(seq.top_logprobs), window)
         if seq.top_logprobs
         else None,
+        kind="program" if program else "text",
     )
 
 
@@ -61,9 +63,21 @@ def from_steps(
 
 
 def complete(cands: Sequence[Candidate]) -> list[Candidate]:
-    """Candidates that ended on their own; when none did, all of them (the best we have)."""
-    done = [c for c in cands if c.finish_reason == FINISH_STOP]
+    """Candidates that ended on their own (or whose program ran); when none did, all of them (the best
+    we have)."""
+    done = [c for c in cands if c.finish_reason == FINISH_STOP or c.votes]
     return done or list(cands)
+
+
+def ended(cands: Sequence[Candidate]) -> int:
+    """How many candidates ended on their own, answer or not: the denominator of a vote's confidence. A
+    sample cut by a stop, the budget or Ctrl-C (or a program never run) is no evidence either way."""
+    unrun = ("running", "cancelled", "not run")
+    return sum(
+        c.finish_reason in (FINISH_STOP, FINISH_LENGTH)
+        and (c.execution is None or c.execution.status not in unrun)
+        for c in cands
+    )
 
 
 def shown_answer(c: Candidate) -> str:

@@ -10,6 +10,8 @@ from ttc_cli.budget import TokenBudget
 from ttc_cli.engine.base import Engine
 from ttc_cli.engine.forcing import Thinking
 from ttc_cli.engine.sequence import SamplingParams
+from ttc_cli.execution import Limits
+from ttc_cli.execution.check import Check
 from ttc_cli.strategies.search_params import SearchParams
 from ttc_cli.verifiers import make_verifier
 from ttc_cli.verifiers.base import Verifier, VerifierContext
@@ -32,6 +34,10 @@ class RunContext:
     search: SearchParams = field(default_factory=SearchParams)  # tree searches' knobs
     verifier_engine: Engine | None = None  # --verifier-model's engine; None: the policy judges itself
     messages: tuple[dict[str, str], ...] = ()  # the chat the prompt was rendered from (refine continues it)
+    program_tokens: list[int] | None = None  # the program prompt (--task hybrid); prompt_tokens otherwise
+    program_share: float = 0.0  # of the samples, those that answer with a program (1: --task program)
+    program_limits: Limits | None = None  # the sandbox's limits per program
+    check: Check | None = None  # --check: every sample's code is tested by the user's command
 
     @property
     def interrupted(self) -> bool:

@@ -9,6 +9,15 @@ all N in flight it would save only their unfinished tails (samples also finish s
 which biases early votes). After each finished candidate the vote is checked (`VoteStop`); with the
 `deepconf` rule every token of a live trace also updates its group confidence (`TraceFilter`), and a trace
 that falls below the warm-up threshold is cancelled mid-way.
+
+Candidates that answer with a program (`--task program`, every other one with `--task hybrid`, which
+forks them from a second prompt root) or whose code a `--check` tests are handed to the sandbox the moment
+they end (`programs.ProgramRunner`) and decoding goes on; between steps the runs that finished come back
+and only then vote, so the stop rule decides on executed answers, and a stop kills the runs still going.
+
+This module is longer than most here (~340 lines): it is the one loop every sampling strategy runs, and
+its steps (start, decode, filter, settle, execute, vote, decide, stop) share one state that reads best
+in one place, each step a short method.
 """
 
 from __future__ import annotations
@@ -31,10 +40,12 @@ from ttc_cli.engine.sequence import (
 )
 from ttc_cli.events import (
     Candidate,
+    CandidateExecuted,
     CandidateFinished,
     CandidateStarted,
     EarlyStop,
     Event,
+    Execution,
     Phase,
     ThinkingForced,
     TokensGenerated,
@@ -43,6 +54,7 @@ from ttc_cli.events import (
 )
 from ttc_cli.strategies.candidates import from_sequence, stopped_because
 from ttc_cli.strategies.context import RunContext
+from ttc_cli.strategies.programs import LIMITS, ProgramRunner
 
 CUT_SHORT = (FINISH_BUDGET, FINISH_INTERRUPTED)
 
@@ -77,6 +89,8 @@ def needs(ctx: RunContext) -> KvNeeds:
     generated = min(ctx.budget.limit, n * max_tokens)
     forced = forced_cells(ctx.engine, ctx.thinking, max_tokens) if ctx.thinking is not None else 0
     need = KvNeeds(len(ctx.prompt_tokens) + n * (1 + forced) + generated + 1, n + 1)
+    if ctx.program_tokens is not None:  # hybrid: the program prompt is a second root
+        need += KvNeeds(len(ctx.program_tokens), 1)
     if ctx.search.verify_samples and ctx.search.verifier == "judge":
         from ttc_cli.verifiers.judge import judge_needs
 
@@ -114,6 +128,8 @@ class Sampler:
         decode one token of every running sample                  (the decoder)
         report it; cancel a trace whose confidence fell too low   on_tokens
         for every sample that ended: count its vote, ask the rule on_finished
+            (a program's vote waits for its run in the sandbox)
+        for every program that ran: count its vote, ask the rule  on_executed
         once the rule says stop, cancel the running ones          stop
         start more samples in the places that freed               start_more
     """
@@ -142,34 +158,57 @@ class Sampler:
         self.opens_thinking = ctx.thinking is not None and prompt_opens_thinking(
             ctx.engine, ctx.prompt_tokens, ctx.thinking
         )
+        executes = ctx.program_share > 0 or ctx.check is not None
+        self.programs = ProgramRunner(ctx.program_limits or LIMITS, ctx.check) if executes else None
+        self.position: dict[int, int] = {}  # candidate index -> its place in out.candidates
+
+    def is_program(self, i: int) -> bool:
+        """Whether sample i answers with a program: all of them with --task program, every other one (or
+        the profile's share, spread evenly) with --task hybrid."""
+        share = self.ctx.program_share
+        return self.ctx.check is not None or (share > 0 and int((i + 1) * share) > int(i * share))
 
     def run(self) -> Iterator[Event]:
         ctx, engine = self.ctx, self.ctx.engine
-        yield Phase("prefill", f"{len(ctx.prompt_tokens)} prompt tokens")
-        self.root = engine.prefill(ctx.prompt_tokens, ctx.stop)
-        self.decoder = engine.decoder(ctx.budget, ctx.stop)
+        prompts = {False: ctx.prompt_tokens, True: ctx.program_tokens or ctx.prompt_tokens}
+        kinds = sorted({self.is_program(i) for i in range(self.n)})
+        self.roots = {}
         try:
+            for kind in kinds:
+                yield Phase("prefill", f"{len(prompts[kind])} prompt tokens")
+                self.roots[kind] = engine.prefill(prompts[kind], ctx.stop)
+            self.decoder = engine.decoder(ctx.budget, ctx.stop)
             yield from self.start_more()
-            while self.decoder.live:
-                step = self.decoder.step()
-                cancelled = yield from self.on_tokens(step.sampled)
-                for seq, low in [(seq, None) for seq in step.finished] + cancelled:
-                    yield from self.on_finished(seq, low)
-                if self.stopping:
+            while self.decoder.live or self.running:
+                if self.decoder.live:
+                    step = self.decoder.step()
+                    cancelled = yield from self.on_tokens(step.sampled)
+                    for seq, low in [(seq, None) for seq in step.finished] + cancelled:
+                        yield from self.on_finished(seq, low)
+                # Programs that ran while that step decoded vote now; with nothing left to decode, wait.
+                yield from self.on_executed(wait=0.0 if self.decoder.live else 0.05)
+                if self.stopping or ctx.interrupted:
                     yield from self.stop()
                 yield from self.start_more()
         finally:
-            engine.release(self.root)
+            for root in self.roots.values():
+                engine.release(root)
             for seq in self.index:
                 engine.release(seq)
+            if self.programs is not None:
+                self.programs.pool.close(cancel=True)
         yield from self.close()
+
+    @property
+    def running(self) -> int:
+        return len(self.programs.pending) if self.programs is not None else 0
 
     def start_more(self) -> Iterator[Event]:
         ctx, out = self.ctx, self.out
         while self.started < out.target(self.n) and len(self.decoder.live) < self.width and not self.stopping:
             if ctx.interrupted or ctx.budget.remaining <= 0:
                 break
-            seq = ctx.engine.fork(self.root)
+            seq = ctx.engine.fork(self.roots[self.is_program(self.started)])
             self.decoder.add(seq, replace(self.params, seed=self.params.seed + self.started))
             self.index[seq] = self.started
             if ctx.thinking is not None:
@@ -210,21 +249,46 @@ class Sampler:
         if low is not None:
             assert self.traces is not None and self.traces.threshold is not None
             yield TraceCancelled(self.index[seq], seq.n_generated, low, self.traces.threshold)
-        yield from self._settle(seq)
-        # A sample cut by the budget or Ctrl-C says nothing about the answer: no decision on it.
-        if self.stopping or self.stopper is None or seq.finish_reason in CUT_SHORT:
+        c = yield from self._settle(seq)
+        # A sample cut by the budget or Ctrl-C says nothing about the answer: no decision on it. Nor does
+        # a program that has not run yet: its decision waits for the run.
+        if c.finish_reason not in CUT_SHORT and not self._is_running(c):
+            yield from self.decide()
+
+    def on_executed(self, wait: float) -> Iterator[Event]:
+        """Programs that have run: their candidates take their printed answers, vote, and the rule decides."""
+        if self.programs is None:
             return
+        for c in self.programs.ready(wait):
+            self.out.candidates[self.position[c.index]] = c
+            yield CandidateExecuted(c)
+            yield from self._vote(c)
+            yield from self.decide()
+            passed = self.ctx.check is not None and c.execution is not None and c.execution.status == "ok"
+            if passed and self.ctx.early is not None and not self.stopping:  # --check: the first pass ends it
+                self.stopping = True
+                yield self._early_stop(StopDecision("check", f"candidate #{c.index} passed the check"))
+
+    def decide(self) -> Iterator[Event]:
+        """Ask the stop rule, counting as finished every sample whose vote is known."""
         out = self.out
-        decision = self.stopper(out.tally, len(out.candidates), out.target(self.n))
+        if self.stopping or self.stopper is None:
+            return
+        decision = self.stopper(out.tally, len(out.candidates) - self.running, out.target(self.n))
         if decision is not None:
             self.stopping = True
             yield self._early_stop(decision)
 
     def stop(self) -> Iterator[Event]:
-        """The answer is settled: the samples still running are cancelled and count as they stand."""
+        """The answer is settled (or Ctrl-C): the samples still decoding are cancelled and count as they
+        stand, and the programs still running are killed."""
         for seq in list(self.decoder.live):
             self.decoder.cancel(seq)
             yield from self._settle(seq)
+        if self.programs is not None and self.programs.pending:
+            for c in self.programs.cancel():
+                self.out.candidates[self.position[c.index]] = c
+                yield CandidateExecuted(c)
 
     def close(self) -> Iterator[Event]:
         ctx, out = self.ctx, self.out
@@ -238,21 +302,36 @@ class Sampler:
             out.candidates.append(empty)
             yield CandidateFinished(empty)
 
-    def _settle(self, seq: Sequence) -> Iterator[Event]:
-        """Turn an ended sample into a candidate, free its cache, and count its vote."""
+    def _settle(self, seq: Sequence) -> Generator[Event, None, Candidate]:
+        """Turn an ended sample into a candidate, free its cache, and count its vote (a program's once
+        it has run)."""
         i, out = self.index[seq], self.out
-        c = from_sequence(self.ctx, i, seq)
+        program = self.programs is not None and self.is_program(i)
+        c = from_sequence(self.ctx, i, seq, program=program)
         self.ctx.engine.release(seq)
+        if self.programs is not None and program:
+            # Only a program the model finished writing (or the length cap cut) runs; one cut by a stop,
+            # the budget or Ctrl-C would answer nothing the run still asks.
+            ran = seq.finish_reason in (FINISH_STOP, FINISH_LENGTH)
+            c = self.programs.submit(c) if ran else replace(c, execution=Execution("not run"))
+        self.position[i] = len(out.candidates)
         out.candidates.append(c)
         if self.traces is not None:
             # A trace cut by its length cap still shows how confident the model was: it warms up the filter.
             self.traces.finish(i, counted=c.finish_reason in (FINISH_STOP, FINISH_LENGTH))
         yield CandidateFinished(c)
-        if c.answer_key is not None and c.finish_reason == FINISH_STOP:
-            weight = vote_weight(c.mean_logprob) if out.tally.weighted else 1.0
-            out.tally.add(c.answer_key, c.answer or "", weight)
+        yield from self._vote(c)
+        return c
+
+    def _vote(self, c: Candidate) -> Iterator[Event]:
+        if c.votes:
+            weight = vote_weight(c.mean_logprob) if self.out.tally.weighted else 1.0
+            self.out.tally.add(c.answer_key or "", c.answer or "", weight)
             if self.show_votes:
-                yield VotesUpdated(out.tally.snapshot())
+                yield VotesUpdated(self.out.tally.snapshot())
+
+    def _is_running(self, c: Candidate) -> bool:
+        return c.execution is not None and c.execution.status == "running"
 
     def _early_stop(self, decision: StopDecision) -> EarlyStop:
         ctx, out, n = self.ctx, self.out, self.out.target(self.n)

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ttc_cli.answers.confidence import vote_confidence
 from ttc_cli.answers.consistency import most_consistent
 from ttc_cli.answers.scoring import vote_weight
 from ttc_cli.answers.voting import VoteTally
 from ttc_cli.events import Event, Final
-from ttc_cli.strategies.candidates import complete
+from ttc_cli.strategies.candidates import complete, ended
 from ttc_cli.strategies.context import RunContext
+from ttc_cli.strategies.programs import choose_checked
 from ttc_cli.strategies.sampling import Sampled, sample
 
 DESCRIPTION = "N samples, majority vote over their final answers (--vote weighted for confidence weights)"
@@ -33,6 +35,9 @@ def run(ctx: RunContext) -> Iterator[Event]:
 
 def choose(out: Sampled, ctx: RunContext, weighted: bool) -> Final:
     cands = out.candidates
+    if ctx.check is not None:  # code: the check decides, not a vote
+        drawn = f"{len(cands)} samples tested by --check"
+        return choose_checked(cands, drawn, out.stopped_because(ctx), out.early_stop)
     pool = complete(cands)
     voters = [c for c in pool if c.answer_key is not None]
     none_finished = all(c.finish_reason != "stop" for c in cands)
@@ -56,6 +61,7 @@ def choose(out: Sampled, ctx: RunContext, weighted: bool) -> Final:
         kept = sorted(voters, key=lambda c: c.confidence or 0.0, reverse=True)[: max(1, len(voters) // 2)]
         filtered = f" among the {len(kept)} most confident of {len(voters)}"
         voters = kept
+    evidence = len(voters) if filtered else max(ended(cands), len(voters))
     tally = VoteTally(weighted=weighted)
     for c in voters:
         tally.add(c.answer_key or "", c.answer or "", vote_weight(c.mean_logprob) if weighted else 1.0)
@@ -80,4 +86,5 @@ def choose(out: Sampled, ctx: RunContext, weighted: bool) -> Final:
         votes=tally.snapshot(),
         chosen=best.index,
         early_stop=out.early_stop,
+        confidence=vote_confidence(tally, evidence),
     )

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from ttc_cli.events import (
     Candidate,
+    CandidateExecuted,
     CandidateFinished,
     CandidateStarted,
     EarlyStop,
@@ -38,6 +39,9 @@ from ttc_cli.events import (
 
 GENERATING = "generating"
 STATUS_OF_FINISH = {"stop": "finished"}  # other finish reasons (length, budget, ...) are shown as they are
+# A program candidate shows its run instead: running, ran (printed an answer), or why it has no answer.
+STATUS_OF_RUN = {"ok": "ran", "no answer": "no output"}
+STATUS_OF_CHECK = {"ok": "passed", "error": "failed"}  # --check: the user's command on the candidate's code
 
 
 @dataclass
@@ -155,7 +159,11 @@ def _finish(state: RunState, c: Candidate) -> None:
     if view.status == GENERATING:
         state.n_finished += 1
         view.finished_order = state.n_finished
-    view.status = STATUS_OF_FINISH.get(c.finish_reason, c.finish_reason)
+    if c.execution is not None:
+        names = STATUS_OF_CHECK if c.kind == "code" else STATUS_OF_RUN
+        view.status = names.get(c.execution.status, c.execution.status)
+    else:
+        view.status = STATUS_OF_FINISH.get(c.finish_reason, c.finish_reason)
     view.tokens = c.tokens
     view.answer = c.answer
     view.confidence = math.exp(c.mean_logprob) if c.tokens else None
@@ -163,6 +171,11 @@ def _finish(state: RunState, c: Candidate) -> None:
 
 @on(CandidateFinished)
 def _candidate_finished(state: RunState, e: CandidateFinished) -> None:
+    _finish(state, e.candidate)
+
+
+@on(CandidateExecuted)
+def _candidate_executed(state: RunState, e: CandidateExecuted) -> None:
     _finish(state, e.candidate)
 
 

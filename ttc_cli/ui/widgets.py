@@ -31,6 +31,10 @@ STATUS_STYLE = {
     "open": "cyan",
     "expanded": "blue",
     "pruned": "dim",
+    "running": "magenta",  # a program candidate's run
+    "ran": "green",
+    "passed": "green",
+    **dict.fromkeys(("error", "failed", "timeout", "killed", "no program", "no output"), "red"),
 }
 LEADER = "★"  # the leading answer in a tally
 CHOSEN = "→"  # the candidate whose response is the result
@@ -150,6 +154,7 @@ def vote_tally(state: RunState, width: int = 30, max_rows: int = 6) -> Renderabl
     answers = [_clip(v.answer, 16) for v in shown]
     fractions = [(v.weight if weighted else v.count) / top for v in shown]
     figures = [f"{v.count} ({v.weight:.2f})" if weighted else str(v.count) for v in shown]
+    weak = state.n_finished > 1 and votes[0].count / state.n_finished < LOW_CONFIDENCE
 
     def build(avail: int) -> RenderableType:
         fig_w, ans_w = max(map(len, figures)), max(map(len, answers))
@@ -157,7 +162,12 @@ def vote_tally(state: RunState, width: int = 30, max_rows: int = 6) -> Renderabl
         if bar_w < 6:  # narrow: give the bar some room at the answer's expense
             ans_w = max(4, ans_w - (6 - bar_w))
             bar_w = max(1, min(width, avail - ans_w - fig_w - 4))
-        lines = [_line(("votes", "bold"), f" · {counted} counted")]
+        head: list[str | tuple[str, str]] = [("votes", "bold"), f" · {counted} counted"]
+        if weak:
+            head.append(
+                (f" · {votes[0].count} of {state.n_finished} for the leader: low confidence", "yellow")
+            )
+        lines = [_line(*head)]
         for i, (answer, fraction, figure) in enumerate(zip(answers, fractions, figures, strict=True)):
             mark, style = (LEADER, "bold green") if i == 0 else (" ", "")
             cells = (f"{mark} {_clip(answer, ans_w):<{ans_w}} ", style), (_bar(fraction, bar_w), "green")
@@ -221,8 +231,18 @@ def run_view(state: RunState, compact: bool = False) -> RenderableType:
         parts.append(extra)
     if compact and state.final is not None:  # `ask` prints the same line as its summary under the view
         answer, selection = _clip(state.final.answer, 60), state.final.selection
-        parts.append(_line(("answer ", "bold"), (answer, "bold green"), f" · {selection}"))
+        sure = _confidence(state.final.confidence) if state.final.confidence is not None else ("", "")
+        parts.append(_line(("answer ", "bold"), (answer, "bold green"), f" · {selection}", sure))
     return Group(*parts)
+
+
+LOW_CONFIDENCE = 0.5  # below it a calibrated answer is more likely wrong than right
+
+
+def _confidence(confidence: float) -> tuple[str, str]:
+    if confidence < LOW_CONFIDENCE:
+        return f" · confidence {confidence:.2f}: low, treat this answer as a guess", "bold yellow"
+    return f" · confidence {confidence:.2f}", ""
 
 
 def summary(result_json: dict[str, Any]) -> RenderableType:
@@ -234,6 +254,8 @@ def summary(result_json: dict[str, Any]) -> RenderableType:
         f" · {r['strategy']} · {r['selection']}",
         f" · {b['spent']:,}/{b['limit']:,} tokens · {r['timing']['total_s']:.1f}s",
     )
+    if (confidence := r.get("confidence")) is not None:
+        text.append(*_confidence(confidence))
     early = r.get("early_stop")
     if early is not None:
         text.append(

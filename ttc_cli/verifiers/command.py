@@ -1,25 +1,26 @@
 """`cmd:COMMAND`: the user's command decides whether a whole solution is right; exit status 0 scores 1.
 
-The solution is the command's stdin, and the command may well run it (`cmd:python -`), so it runs as
-model-written code does (`ttc_cli.execution`): in a fresh scratch directory, with an environment of a few
-safe variables (no API keys), resource limits, a wall timeout that kills its whole process group, and its
-output captured up to a cap; several candidates are checked at once, two at a time. Under bubblewrap it also
-has no network and sees the system and the current directory read-only (name files by absolute path: the
-command's own directory is the scratch one). Without bubblewrap it runs as the user, so it is not a sandbox
-unless the command itself is one. Partial solutions score a neutral 0.5, so in a tree search the command
-decides only between finished solutions. It spends no tokens.
+It is `--check` for the tree searches, put the same way (`execution.check`): the solution is the
+command's stdin and its code is `solution.py` in the command's directory, and the command may well run it
+(`cmd:python -`), so it runs as model-written code does (`ttc_cli.execution`): in a fresh scratch
+directory, with an environment of a few safe variables (no API keys), resource limits, a wall timeout that
+kills its whole process group, and its output captured up to a cap; several candidates are checked at
+once, two at a time. Under bubblewrap it also has no network and sees the system and the current
+directory read-only (name files by absolute path: the command's own directory is the scratch one).
+Without bubblewrap it runs as the user, so it is not a sandbox unless the command itself is one.
+Partial solutions score a neutral 0.5, so in a tree search the command decides only between finished
+solutions. It spends no tokens.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path as FsPath
 
 from ttc_cli.execution import ExecutionPool, Limits, Outcome
+from ttc_cli.execution.check import LIMITS, Check
 from ttc_cli.verifiers.base import Path, Verifier
 
 WORKERS = 2  # checks at once: more would take cores from the model's decoding
-LIMITS = Limits(wall_s=60.0, cpu_s=60)  # a test suite may take a while; a solution that loops may not
 
 
 class CommandVerifier(Verifier):
@@ -27,7 +28,7 @@ class CommandVerifier(Verifier):
 
     def __init__(self, command: str, limits: Limits = LIMITS) -> None:
         self.command = command
-        self.limits = limits
+        self.check = Check(command, limits=limits)
         self.outcomes: list[Outcome] = []  # of the last `score`, in path order (whole paths only)
 
     def score(self, paths: Sequence[Path]) -> list[float | None]:
@@ -35,13 +36,8 @@ class CommandVerifier(Verifier):
         results: dict[int, Outcome] = {}
         with ExecutionPool[int](WORKERS) as pool:
             for i in whole:
-                pool.submit(
-                    i,
-                    ["sh", "-c", self.command],
-                    stdin=paths[i].text,
-                    limits=self.limits,
-                    readable=[FsPath.cwd()],
-                )
+                argv, kwargs = self.check.job(paths[i].text)
+                pool.submit(i, argv, **kwargs)
             while pool.pending:
                 results.update(pool.wait())
         self.outcomes = [results[i] for i in whole]

@@ -1,0 +1,204 @@
+"""Execution as the chooser: chain-of-thought, program-of-thought and hybrid pools on GSM8K, compared.
+
+Replays recorded samples (`benchmarks/record_samples.py`: 16 chain-of-thought samples per question with
+`--task math`, 8 program samples with `--task program -n 8`, each program run in the sandbox), so every
+configuration sees the same samples and the comparison is paired:
+
+    python benchmarks/execution.py --cot benchmarks/results/gsm8k-qwen0.5b-sc16.jsonl.gz \
+        --pot benchmarks/results/gsm8k-qwen0.5b-pot8.jsonl.gz \
+        --greedy benchmarks/results/greedy-qwen0.5b.jsonl
+
+Each configuration runs step by step as the sampler does (`early_stop.simulate`: the shipped early-stop
+rule, width 2, the DeepConf filter), or all at once without early stopping. A hybrid pool alternates a
+chain-of-thought sample and a program sample, as `--task hybrid` does. A program's vote is cast when
+its sample ends (a program runs in well under a second while the others decode) and only when it ran
+and printed an answer. Reported per configuration: accuracy with a 95 % interval, generated tokens per
+question, seconds per question (the recording's measured decode speed applied to the tokens spent, an
+estimate), the share of programs that ran, pass@N (some sample right) and the expected calibration
+error of each confidence definition (`ttc_cli.answers.confidence.answer_confidence` ships the best).
+Greedy rows come from `benchmarks/prompts.py` runs of `ttc ask --strategy greedy` (live, measured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from early_stop import DEFAULTS, Rule, read_lines, simulate
+
+from ttc_cli.answers.confidence import vote_confidence
+from ttc_cli.answers.stopping import leader_probability
+from ttc_cli.answers.voting import VoteTally
+
+Record = dict[str, Any]
+
+
+def as_votes(rec: Record) -> Record:
+    """A program sample votes when its program ran and printed an answer (even when the length cap cut
+    the text: the program may be whole, and it ran); the replay counts votes of samples that "stop"."""
+    samples = []
+    for s in rec["samples"]:
+        ran = s.get("execution", {}).get("status") == "ok" and s["key"] is not None
+        samples.append({**s, "finish": "stop"} if ran else s)
+    return {**rec, "samples": samples}
+
+
+def hybrid(cot: Record, pot: Record, each: int) -> Record:
+    """`each` chain-of-thought and `each` program samples, alternating as `--task hybrid` starts them."""
+    mixed = [s for pair in zip(cot["samples"][:each], pot["samples"][:each], strict=True) for s in pair]
+    decode_s = cot["decode_s"] * each / len(cot["samples"]) + pot["decode_s"] * each / len(pot["samples"])
+    return {**cot, "samples": mixed, "decode_s": decode_s}
+
+
+@dataclass
+class Row:
+    name: str
+    right: list[bool]
+    tokens: list[int]
+    seconds: list[float]
+    ran: tuple[int, int]  # programs that ran and printed an answer, programs written
+    passed: list[bool]  # some sample (among those drawn) right
+    conf: dict[str, list[float]]  # confidence definition -> per question
+
+
+CONFIDENCES: dict[str, Callable[[VoteTally, int], float]] = {
+    "winner's votes / samples that ended (shipped)": lambda t, n: vote_confidence(t, n),
+    "winner's votes / votes cast": lambda t, n: (t.leader().count / t.total) if t.total else 0.0,
+    "Beta posterior P(winner beats runner-up)": lambda t, n: _posterior(t),
+}
+
+
+def _posterior(t: VoteTally) -> float:
+    votes = t.snapshot()
+    if not votes:
+        return 0.0
+    return leader_probability(votes[0].count, votes[1].count if len(votes) > 1 else 0)
+
+
+def replay(name: str, recs: list[Record], rule: Rule) -> Row:
+    row = Row(name, [], [], [], (0, 0), [], {k: [] for k in CONFIDENCES})
+    ran = written = 0
+    for rec in recs:
+        out = simulate(rec, rule)
+        drawn, tally = rec["samples"][: out.samples], out.tally
+        assert tally is not None
+        row.right.append(out.correct)
+        row.tokens.append(out.tokens)
+        total = sum(s["tokens"] for s in rec["samples"])
+        row.seconds.append(rec["decode_s"] * out.tokens / total if total else 0.0)
+        row.passed.append(any(s["correct"] for s in drawn))
+        for key, fn in CONFIDENCES.items():
+            row.conf[key].append(fn(tally, out.ended) if tally.total else 0.0)
+        programs = [s for s in drawn if "execution" in s]
+        written += len(programs)
+        ran += sum(s["execution"]["status"] == "ok" and s["key"] is not None for s in programs)
+    row.ran = (ran, written)
+    return row
+
+
+def ece(conf: list[float], right: list[bool], bins: int = 10) -> float:
+    """Expected calibration error: |accuracy - confidence| per equal-width bin, weighted by its size."""
+    total = 0.0
+    for b in range(bins):
+        idx = [i for i, c in enumerate(conf) if min(int(c * bins), bins - 1) == b]
+        if idx:
+            acc = sum(right[i] for i in idx) / len(idx)
+            mean = sum(conf[i] for i in idx) / len(idx)
+            total += len(idx) * abs(acc - mean)
+    return total / len(conf)
+
+
+def wilson(k: int, n: int) -> tuple[float, float]:
+    z = 1.96
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def greedy_rows(path: Path, ids: list[str]) -> list[tuple[str, float, int, float, float, str]]:
+    rows = []
+    by_prompt: dict[str, dict[str, Record]] = {}
+    for r in read_lines(path):
+        by_prompt.setdefault(r["prompt"], {})[r["id"]] = r
+    for prompt, got in by_prompt.items():
+        have = [got[i] for i in ids if i in got]
+        if len(have) < len(ids):
+            print(f"note: greedy {prompt}: {len(have)} of {len(ids)} questions", file=sys.stderr)
+        if not have:
+            continue
+        k = sum(r["correct"] for r in have)
+        lo, hi = wilson(k, len(have))
+        tokens = sum(r["tokens"] for r in have) / len(have)
+        secs = sum(r["seconds"] for r in have) / len(have)
+        rows.append(
+            (f"greedy ({prompt}), live", k / len(have), round(tokens), secs, lo, f"{lo:.2f}-{hi:.2f}")
+        )
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cot", type=Path, required=True, help="recorded chain-of-thought samples")
+    ap.add_argument("--pot", type=Path, required=True, help="recorded program samples (--task program)")
+    ap.add_argument("--greedy", type=Path, help="benchmarks/prompts.py rows of greedy runs, same questions")
+    args = ap.parse_args()
+
+    cot = {r["id"]: r for r in read_lines(args.cot)}
+    pot = {r["id"]: as_votes(r) for r in read_lines(args.pot)}
+    ids = [i for i in cot if i in pot]
+    print(f"{len(ids)} questions recorded both ways ({args.cot.name}, {args.pot.name})\n")
+    cots, pots = [cot[i] for i in ids], [pot[i] for i in ids]
+    hyb8, hyb16 = [hybrid(cot[i], pot[i], 4) for i in ids], [hybrid(cot[i], pot[i], 8) for i in ids]
+    every = Rule("all at once", 16)
+    configs = [
+        ("SC@16 chain-of-thought", cots, every),
+        ("SC@16 chain-of-thought, early stop", cots, DEFAULTS),
+        ("SC@8 chain-of-thought", cots, replace(every, width=8, samples=8)),
+        ("SC@8 program", pots, replace(every, width=8, samples=8)),
+        ("SC@8 program, early stop", pots, replace(DEFAULTS, samples=8)),
+        ("hybrid 4+4", hyb8, replace(every, width=8)),
+        ("hybrid 4+4, early stop", hyb8, DEFAULTS),
+        ("hybrid 8+8", hyb16, every),
+        ("hybrid 8+8, early stop", hyb16, DEFAULTS),
+    ]
+    print(
+        "| configuration | accuracy (95 % interval) | tokens/q | of SC@16 CoT | s/q | programs ran "
+        "| pass@N | ECE |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    if args.greedy:
+        for name, acc, tokens, secs, _, interval in greedy_rows(args.greedy, ids):
+            print(f"| {name} | {acc:.2f} ({interval}) | {tokens:,} | | {secs:.1f} | | | |")
+    rows = [replay(name, recs, rule) for name, recs, rule in configs]
+    base = sum(rows[0].tokens)
+    shipped = next(iter(CONFIDENCES))
+    for r in rows:
+        n, k = len(r.right), sum(r.right)
+        lo, hi = wilson(k, n)
+        ran = f"{r.ran[0] / r.ran[1]:.0%}" if r.ran[1] else ""
+        cells = [
+            r.name,
+            f"{k / n:.2f} ({lo:.2f}-{hi:.2f})",
+            f"{sum(r.tokens) / n:,.0f}",
+            f"{sum(r.tokens) / base:.0%}",
+            f"{sum(r.seconds) / n:.1f}",
+            ran,
+            f"{sum(r.passed) / n:.2f}",
+            f"{ece(r.conf[shipped], r.right):.3f}",
+        ]
+        print("| " + " | ".join(cells) + " |")
+    print("\nCalibration error (ECE, 10 bins; lower is better) of each confidence definition, per row:")
+    for key in CONFIDENCES:
+        cells = "  ".join(f"{ece(r.conf[key], r.right):.3f}" for r in rows)
+        print(f"  {key:<48} {cells}")
+    print("  (columns in the order of the table's rows)")
+
+
+if __name__ == "__main__":
+    main()

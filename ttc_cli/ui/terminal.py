@@ -1,0 +1,74 @@
+"""What a command shows on stderr besides its result: the live view's console and state, the -v phase log,
+and the note on how model-written programs are contained.
+
+Progress goes to stderr only when it is a terminal (a pipeline sees the result alone); the isolation note
+is a warning, not progress, so it is written whenever programs run without bubblewrap (with -v always).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from ttc_cli.events import Event, Phase
+
+Listener = Callable[[Event], None]
+
+
+def stderr_console(quiet: bool) -> Any:
+    """A Rich console on stderr when a person is watching it; None in pipelines and with --quiet."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    from ttc_cli.ui.live import make_console
+
+    return make_console()
+
+
+def new_state(plan: Any, engine: Any) -> Any:
+    from ttc_cli.ui.state import RunState
+
+    return RunState(
+        strategy=plan.strategy.name,
+        model=engine.model_name,
+        device=engine.device,
+        budget_limit=plan.budget_limit,
+        budget_preset=plan.budget_preset,
+    )
+
+
+def listener(view: Listener | None, verbose: bool) -> Listener | None:
+    """What hears a run's events: the live view, and with --verbose a log of its phases on stderr."""
+    if not verbose:
+        return view
+
+    def hear(event: Event) -> None:
+        if isinstance(event, Phase):
+            sys.stderr.write(f"ttc: {event.name}: {event.detail}\n")
+            sys.stderr.flush()
+        if view is not None:
+            view(event)
+
+    return hear
+
+
+def isolation_note(how: str | None, quiet: bool, verbose: bool) -> None:
+    """Say once per run how the programs it runs are contained, when that is less than bubblewrap."""
+    if how is None or quiet:
+        return
+    if verbose or not how.startswith("bubblewrap"):
+        sys.stderr.write(f"ttc: running model-written programs; isolation: {how}\n")
+        sys.stderr.flush()
+
+
+def compare_text(data: list[dict[str, Any]]) -> str:
+    """`compare`'s table, which is its result and so goes to stdout (plain text when not a terminal)."""
+    from rich.console import Console
+
+    from ttc_cli.ui.widgets import compare_table
+
+    width = None if sys.stdout.isatty() else 160
+    console = Console(file=sys.stdout, width=width, soft_wrap=False)
+    with console.capture() as table:  # the caller writes it, knowing what a closed pipe means
+        console.print(compare_table(data))
+    return table.get().rstrip("\n")
