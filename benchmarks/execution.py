@@ -13,10 +13,12 @@ rule, width 2, the DeepConf filter), or all at once without early stopping. A hy
 chain-of-thought sample and a program sample, as `--task hybrid` does. A program's vote is cast when
 its sample ends (a program runs in well under a second while the others decode) and only when it ran
 and printed an answer. Reported per configuration: accuracy with a 95 % interval, generated tokens per
-question, seconds per question (the recording's measured decode speed applied to the tokens spent, an
-estimate), the share of programs that ran, pass@N (some sample right) and the expected calibration
+question, the share of programs that ran, pass@N (some sample right) and the expected calibration
 error of each confidence definition (`ttc_cli.answers.confidence.answer_confidence` ships the best).
-Greedy rows come from `benchmarks/prompts.py` runs of `ttc ask --strategy greedy` (live, measured).
+Greedy rows come from `benchmarks/prompts.py` runs of `ttc ask --strategy greedy` (live, measured, with
+seconds per question). Replayed rows have no time of their own: the two recordings may come from
+different hosts, so the script prints each recording's decode speed instead (tokens per second with all
+of a question's samples in one batch), and seconds follow from tokens at the host's speed.
 """
 
 from __future__ import annotations
@@ -60,14 +62,14 @@ class Row:
     name: str
     right: list[bool]
     tokens: list[int]
-    seconds: list[float]
     ran: tuple[int, int]  # programs that ran and printed an answer, programs written
     passed: list[bool]  # some sample (among those drawn) right
     conf: dict[str, list[float]]  # confidence definition -> per question
 
 
 CONFIDENCES: dict[str, Callable[[VoteTally, int], float]] = {
-    "winner's votes / samples that ended (shipped)": lambda t, n: vote_confidence(t, n),
+    "(winner's votes + 1) / (samples that ended + 2) (shipped)": lambda t, n: vote_confidence(t, n),
+    "winner's votes / samples that ended": lambda t, n: t.leader().count / n if n else 0.0,
     "winner's votes / votes cast": lambda t, n: (t.leader().count / t.total) if t.total else 0.0,
     "Beta posterior P(winner beats runner-up)": lambda t, n: _posterior(t),
 }
@@ -81,7 +83,7 @@ def _posterior(t: VoteTally) -> float:
 
 
 def replay(name: str, recs: list[Record], rule: Rule) -> Row:
-    row = Row(name, [], [], [], (0, 0), [], {k: [] for k in CONFIDENCES})
+    row = Row(name, [], [], (0, 0), [], {k: [] for k in CONFIDENCES})
     ran = written = 0
     for rec in recs:
         out = simulate(rec, rule)
@@ -89,8 +91,6 @@ def replay(name: str, recs: list[Record], rule: Rule) -> Row:
         assert tally is not None
         row.right.append(out.correct)
         row.tokens.append(out.tokens)
-        total = sum(s["tokens"] for s in rec["samples"])
-        row.seconds.append(rec["decode_s"] * out.tokens / total if total else 0.0)
         row.passed.append(any(s["correct"] for s in drawn))
         for key, fn in CONFIDENCES.items():
             row.conf[key].append(fn(tally, out.ended) if tally.total else 0.0)
@@ -187,12 +187,16 @@ def main() -> None:
             f"{k / n:.2f} ({lo:.2f}-{hi:.2f})",
             f"{sum(r.tokens) / n:,.0f}",
             f"{sum(r.tokens) / base:.0%}",
-            f"{sum(r.seconds) / n:.1f}",
+            "",
             ran,
             f"{sum(r.passed) / n:.2f}",
             f"{ece(r.conf[shipped], r.right):.3f}",
         ]
         print("| " + " | ".join(cells) + " |")
+    for name, recs in (("chain-of-thought", cots), ("program", pots)):
+        speed = sum(sum(x["tokens"] for x in r["samples"]) for r in recs) / sum(r["decode_s"] for r in recs)
+        print(f"\n{name} recording: {speed:.1f} tok/s ({len(recs[0]['samples'])} samples per batch)", end="")
+    print()
     print("\nCalibration error (ECE, 10 bins; lower is better) of each confidence definition, per row:")
     for key in CONFIDENCES:
         cells = "  ".join(f"{ece(r.conf[key], r.right):.3f}" for r in rows)

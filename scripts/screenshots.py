@@ -18,8 +18,9 @@ from ttc_cli.engine.model_file import resolve_model_path
 from ttc_cli.options import PlanOptions
 from ttc_cli.plan import build
 from ttc_cli.runner import execute, prepare
+from ttc_cli.ui.compare_table import compare_table
 from ttc_cli.ui.state import RunState
-from ttc_cli.ui.widgets import compare_panels, compare_table, run_view, summary
+from ttc_cli.ui.widgets import compare_panels, run_view, summary
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 QUESTION = "A baker makes 4 trays of 12 muffins and sells 30. How many muffins are left?"

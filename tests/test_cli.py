@@ -94,6 +94,11 @@ def test_json_schema_and_token_accounting():
     assert isinstance(data["votes"], list)
     if data["votes"]:
         assert data["answer"] == max(data["votes"], key=lambda v: v["count"])["answer"]
+        # The vote's confidence: (the winner's votes + 1) over (the samples that ended on their own + 2).
+        ended = sum(c["finish_reason"] in ("stop", "length") for c in cands)
+        assert data["confidence"] == pytest.approx((data["votes"][0]["count"] + 1) / (ended + 2), abs=1e-3)
+    assert data["execution"] is None  # nothing ran: execution is off until asked for
+    assert all(c["kind"] == "text" and c["execution"] is None for c in cands)
 
 
 @pytest.mark.parametrize("args", [("-",), ()], ids=["ask-dash", "ask-no-argument"])

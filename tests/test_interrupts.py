@@ -22,7 +22,10 @@ from pathlib import Path
 import pytest
 from conftest import ENDLESS, ROOT, write_prompt
 
-PROMPT_LIMIT = 1.0  # seconds from the signal to the exit: a forward pass is at most 128 tokens
+# Seconds from the signal to the exit: a forward pass is at most 128 tokens, then the engine is freed and
+# the process ends. Under 1 s on an AVX2 host; 1.4-1.6 s on an AVX-512 host of the same kind with the
+# whole suite's processes around it, so the bound leaves room for slow hosts (a hang takes far longer).
+PROMPT_LIMIT = 3.0
 LONG_QUESTION = "Think about this sentence with great care and attention. " * 500  # ~5,500 tokens
 
 

@@ -16,8 +16,12 @@ from ttc_cli.answers.program import extract_program, output_answer
 from ttc_cli.answers.stopping import EarlyStopping
 from ttc_cli.budget import TokenBudget
 from ttc_cli.engine.sequence import SamplingParams
+from ttc_cli.errors import UsageError
 from ttc_cli.events import CandidateExecuted, CandidateFinished, EarlyStop, Final
 from ttc_cli.execution.check import Check
+from ttc_cli.options import PlanOptions
+from ttc_cli.plan import build
+from ttc_cli.runner import prepare
 from ttc_cli.strategies import STRATEGIES
 from ttc_cli.strategies.context import RunContext
 from ttc_cli.strategies.programs import LIMITS
@@ -76,7 +80,7 @@ def test_only_executed_programs_vote_and_each_run_is_reported():
     assert runs == {0: "ok", 1: "error", 2: "ok", 3: "no program", 4: "no answer"}
     assert all(c.kind == "program" for c in final.candidates)
     assert sum(v.count for v in final.votes) == 2
-    assert final.confidence == pytest.approx(2 / 5)  # the failures count against the winner
+    assert final.confidence == pytest.approx((2 + 1) / (5 + 2))  # the failures count against the winner
     executed = [e for e in events if isinstance(e, CandidateExecuted)]
     assert sorted(e.candidate.index for e in executed) == [0, 1, 2, 4]
     # A program's vote comes after its run, never at the moment its text ends.
@@ -133,7 +137,7 @@ def test_best_of_n_scores_programs_by_executed_agreement():
     _, final = run("best-of-n", make_ctx(scripts, samples=3))
     assert final.answer == "42"  # not the most likely sample, but the answer two runs agree on
     assert "execution" in final.selection
-    assert final.confidence == pytest.approx(2 / 3)
+    assert final.confidence == pytest.approx((2 + 1) / (3 + 2))
 
 
 def test_program_tasks_refuse_the_step_level_searches():
@@ -156,7 +160,21 @@ def test_ask_task_program_runs_the_real_models_programs(user_path):
     assert data["answer"] == "42" and data["task"] == "prog"
     assert [c["execution"]["status"] for c in data["candidates"]] == ["ok"] * 3
     assert data["execution"]["programs"] == 3 and data["execution"]["ran"] == 3
-    assert data["confidence"] == 1.0
+    assert data["confidence"] == 0.8  # 3 of 3 agree: (3 + 1) / (3 + 2)
+    if data["execution"]["isolation"].startswith("bubblewrap"):
+        assert "isolation" not in r.stderr  # fully contained: nothing to warn about
+
+
+@pytest.mark.model
+def test_limited_isolation_is_said_once_on_stderr_and_in_the_json(user_path):
+    task = write_prompt(user_path, "prog", PROGRAM_42, answer="program")
+    args = ("ask", "What is 6*7?", "--task", task, "-n", "2", "--json", "--no-early-stop")
+    r = run_ttc(*args, env={"TTC_SANDBOX": "rlimits"})
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("ttc: running model-written programs; isolation: limited: no bubblewrap") == 1
+    assert json.loads(r.stdout)["execution"]["isolation"].startswith("limited")
+    quiet = run_ttc(*args, "--quiet", env={"TTC_SANDBOX": "rlimits"})
+    assert quiet.returncode == 0 and quiet.stderr == ""
 
 
 @pytest.mark.model
@@ -243,3 +261,29 @@ def test_ask_check_on_the_real_model(user_path, tmp_path):
     assert data["early_stop"]["rule"] == "check"  # the first pass ended the run
     assert all(c["kind"] == "code" for c in data["candidates"])
     assert any(c["execution"]["status"] == "ok" for c in data["candidates"])
+
+
+@pytest.mark.parametrize(
+    ("section", "says"),
+    [
+        ("execution: {timeout_s: 0}", "execution.timeout_s must be a number from 0.1 to 3600"),
+        ("execution: {hybrid_share: 2}", "execution.hybrid_share must be a number from 0 to 1"),
+        ("execution: {memory: 5}", "unknown execution key(s) memory"),
+        ("execution: [1]", "'execution' must be a mapping"),
+    ],
+)
+def test_a_bad_execution_section_is_refused_in_one_line(user_path, section, says):
+    (user_path / "profiles").mkdir()
+    (user_path / "profiles" / "default.yaml").write_text(section + "\n")
+    with pytest.raises(UsageError) as e:
+        build("What is 6*7?", "self-consistency", PlanOptions(task="hybrid"))
+    assert says in str(e.value) and "\n" not in str(e.value)
+
+
+def test_the_profile_sets_the_hybrid_share_and_the_limits(user_path):
+    (user_path / "profiles").mkdir()
+    (user_path / "profiles" / "default.yaml").write_text("execution: {hybrid_share: 0.25, timeout_s: 2}\n")
+    p = build("What is 6*7?", "self-consistency", PlanOptions(task="hybrid"))
+    assert p.program_share == 0.25 and p.task == "hybrid"
+    ctx = prepare(p, FakeEngine([Script("x")]))
+    assert ctx.program_limits.wall_s == 2.0 and ctx.program_limits.memory_mb == 512  # the default kept

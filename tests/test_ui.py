@@ -30,13 +30,13 @@ from ttc_cli.events import (
     VotesUpdated,
 )
 from ttc_cli.runner import RunResult
+from ttc_cli.ui.compare_table import compare_table
 from ttc_cli.ui.live import CompareView, LiveView
 from ttc_cli.ui.state import RunState, on
 from ttc_cli.ui.widgets import (
     budget_bar,
     candidates_table,
     compare_panels,
-    compare_table,
     run_view,
     summary,
     vote_tally,
@@ -294,7 +294,7 @@ def test_program_candidates_show_their_runs_and_a_weak_vote_is_flagged() -> None
     rows = candidate_rows(render(candidates_table(state)))
     assert "ran" in rows[0] and "18" in rows[0] and "error" in rows[1]
     state.update(VotesUpdated(votes(("18", 1), ("17", 1))))
-    assert "1 of 3 for the leader: low confidence" in render(vote_tally(state), width=120)
+    assert "1 of 3 for the leader: low confidence" in render(vote_tally(state), width=120)  # 2/5 < 0.5
 
 
 def test_summary_states_the_confidence_and_calls_a_weak_answer_a_guess() -> None:

@@ -102,8 +102,14 @@ def load_layers(kind: str, name: str, under: tuple[str, ...] = ()) -> tuple[dict
 
 
 def keys_text(keys: Iterable[object]) -> str:
-    """Key names for a message; YAML keys need not be strings (`1: x` is an int key)."""
-    return ", ".join(sorted(map(str, keys)))
+    """Key names for a message; YAML keys need not be strings (`1: x` is an int key). A name that is empty
+    or holds a newline or other unprintable character is quoted, so the message stays one line."""
+    return ", ".join(sorted(map(key_name, keys)))
+
+
+def key_name(key: object) -> str:
+    name = str(key)
+    return name if name.isprintable() and name.strip() == name and name else repr(name)
 
 
 def invalid(where: list[Path], what: str) -> UsageError:

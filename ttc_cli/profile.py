@@ -7,12 +7,13 @@ own. `--profile NAME` then layers `NAME.yaml`, built-in and the user's, on top.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ttc_cli.budget import TokenBudget
-from ttc_cli.config import invalid, keys_text, load_layers, require
+from ttc_cli.config import invalid, key_name, keys_text, load_layers, require
 from ttc_cli.errors import UsageError
 
 
@@ -76,29 +77,27 @@ def load_profile(name: str = "default") -> Profile:
         raise invalid(where, "'budgets' must map preset names to settings")
     presets = {}
     for preset_name, spec in budgets.items():
-        require(isinstance(spec, dict), where, f"budget '{preset_name}' must be a mapping")
+        require(isinstance(spec, dict), where, f"budget {key_name(preset_name)} must be a mapping")
         extra = set(spec) - {"tokens", "samples", "max_tokens"}
-        require(not extra, where, f"budget '{preset_name}' has unknown key(s) {keys_text(extra)}")
+        require(not extra, where, f"budget {key_name(preset_name)} has unknown key(s) {keys_text(extra)}")
         for key in ("tokens", "samples", "max_tokens"):
             value = spec.get(key)
             ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
-            require(ok, where, f"budgets.{preset_name}.{key} must be a positive integer")
+            require(ok, where, f"budgets.{key_name(preset_name)}.{key} must be a positive integer")
         presets[str(preset_name)] = Preset(
             str(preset_name), spec["tokens"], spec["samples"], spec["max_tokens"]
         )
     default_budget = str(data.get("default_budget", "medium"))
     require(default_budget in presets, where, f"default_budget '{default_budget}' is not a preset")
-    sampling = data.get("sampling") or {}
-    require(isinstance(sampling, dict), where, "'sampling' must be a mapping")
-    extra = set(sampling) - _SAMPLING_KEYS
-    require(not extra, where, f"unknown sampling key(s) {keys_text(extra)}")
+    sampling = _section(data.get("sampling"), where, "sampling", _SAMPLING_KEYS)
     for key, value in sampling.items():
         require(
             isinstance(value, int | float) and not isinstance(value, bool),
             where,
             f"sampling.{key} must be a number",
         )
-    engine = data.get("engine") or {}
+    engine = data.get("engine")
+    engine = {} if engine is None else engine
     require(isinstance(engine, dict), where, "'engine' must be a mapping")
     max_context = engine.get("max_context", 65536)
     require(
@@ -130,12 +129,19 @@ _EARLY_STOP_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def _early_stop(section: object, where: list[Path]) -> dict[str, Any]:
-    section = section or {}
-    require(isinstance(section, dict), where, "'early_stop' must be a mapping")
+def _section(section: object, where: list[Path], name: str, known: Iterable[str]) -> dict[str, Any]:
+    """A profile section as a mapping of known keys (absent: no keys, so the defaults hold; an empty list
+    or string is not a mapping, and would otherwise stand in for the defaults it replaced)."""
+    section = {} if section is None else section
+    require(isinstance(section, dict), where, f"'{name}' must be a mapping")
     assert isinstance(section, dict)
-    extra = set(section) - set(_EARLY_STOP_TYPES)
-    require(not extra, where, f"unknown early_stop key(s) {keys_text(extra)}")
+    extra = set(section) - set(known)
+    require(not extra, where, f"unknown {name} key(s) {keys_text(extra)}")
+    return section
+
+
+def _early_stop(section: object, where: list[Path]) -> dict[str, Any]:
+    section = _section(section, where, "early_stop", _EARLY_STOP_TYPES)
     for key, value in section.items():
         types = _EARLY_STOP_TYPES[key]
         ok = isinstance(value, types) and (bool in types or not isinstance(value, bool))
@@ -150,11 +156,7 @@ _EXECUTION_KEYS = {"hybrid_share": (0.0, 1.0), "timeout_s": (0.1, 3600.0), "memo
 
 
 def _execution(section: object, where: list[Path]) -> dict[str, float]:
-    section = section or {}
-    require(isinstance(section, dict), where, "'execution' must be a mapping")
-    assert isinstance(section, dict)
-    extra = set(section) - set(_EXECUTION_KEYS)
-    require(not extra, where, f"unknown execution key(s) {keys_text(extra)}")
+    section = _section(section, where, "execution", _EXECUTION_KEYS)
     for key, value in section.items():
         lo, hi = _EXECUTION_KEYS[key]
         ok = isinstance(value, int | float) and not isinstance(value, bool) and lo <= value <= hi
@@ -166,11 +168,7 @@ _THINKING_KEYS = {"open", "close", "wait", "answer"}
 
 
 def _thinking(section: object, where: list[Path]) -> dict[str, str]:
-    section = section or {}
-    require(isinstance(section, dict), where, "'thinking' must be a mapping")
-    assert isinstance(section, dict)
-    extra = set(section) - _THINKING_KEYS
-    require(not extra, where, f"unknown thinking key(s) {keys_text(extra)}")
+    section = _section(section, where, "thinking", _THINKING_KEYS)
     for key, value in section.items():
         require(isinstance(value, str), where, f"thinking.{key} must be a string")
     require(bool(section.get("close", "x")), where, "thinking.close must not be empty")
@@ -178,7 +176,7 @@ def _thinking(section: object, where: list[Path]) -> dict[str, str]:
 
 
 def _search(section: object, where: list[Path]) -> dict[str, Any]:
-    search = section or {}
+    search = {} if section is None else section
     _check_search(search, where)
     assert isinstance(search, dict)
     return search
@@ -193,14 +191,18 @@ def _check_search(search: Any, where: list[Path]) -> None:
     require(isinstance(search, dict), where, "'search' must be a mapping")
     for key, value in search.items():
         if key in SEARCH_WORDS:
-            require(isinstance(value, str), where, f"search.{key} must be a string")
+            require(isinstance(value, str), where, f"search.{key_name(key)} must be a string")
         elif key == "exploration":
             ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
             require(ok, where, "search.exploration must be a number ≥ 0")
         else:
-            require(isinstance(value, dict), where, f"search.{key} must be a mapping of numbers per preset")
+            require(
+                isinstance(value, dict),
+                where,
+                f"search.{key_name(key)} must be a mapping of numbers per preset",
+            )
             extra = set(value) - set(SEARCH_INTS)
-            require(not extra, where, f"search.{key} has unknown key(s) {keys_text(extra)}")
+            require(not extra, where, f"search.{key_name(key)} has unknown key(s) {keys_text(extra)}")
             for k, v in value.items():
                 ok = isinstance(v, int) and not isinstance(v, bool) and v >= 0
-                require(ok, where, f"search.{key}.{k} must be an integer ≥ 0")
+                require(ok, where, f"search.{key_name(key)}.{key_name(k)} must be an integer ≥ 0")

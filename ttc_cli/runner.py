@@ -49,6 +49,8 @@ def prepare(
     program_tokens = None
     if p.program_prompt is not None and p.program_prompt is not p.prompt:  # hybrid: a second prompt
         program_tokens = engine.chat_tokens(p.program_prompt.messages(p.question))
+        if p.program_prompt.grammar:
+            engine.check_sampling(replace(p.sampling, grammar=p.program_prompt.grammar))
         tokens_longest = max(len(tokens), len(program_tokens))
     else:
         tokens_longest = len(tokens)
@@ -70,6 +72,7 @@ def prepare(
         messages=tuple(messages),
         stop=stop or threading.Event(),
         program_tokens=program_tokens,
+        program_grammar=p.program_prompt.grammar if p.program_prompt is not None else "",
         program_share=p.program_share,
         program_limits=_program_limits(p) if p.program_prompt is not None else None,
         check=p.check,

@@ -4,6 +4,11 @@ One model per process, one context whose unified KV cache lets `llama_memory_seq
 sharing its cells, and one `llama_batch` allocated per context and reused for every forward pass. Sampling
 uses llama.cpp's sampler chains (one per sequence, seeded), while log-probabilities and top-k alternatives
 are computed with numpy from the same logit rows (see `Decoder`).
+
+This module is longer than most here (~310 lines) because it is the whole of the llama.cpp boundary
+(loading with its interruptible progress callback, the context and its resizing, batches, sampler
+chains, grammars, logging): keeping every ctypes call in one file is the rule that keeps the rest free
+of it.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ class RunContext:
     verifier_engine: Engine | None = None  # --verifier-model's engine; None: the policy judges itself
     messages: tuple[dict[str, str], ...] = ()  # the chat the prompt was rendered from (refine continues it)
     program_tokens: list[int] | None = None  # the program prompt (--task hybrid); prompt_tokens otherwise
+    program_grammar: str = ""  # the program prompt's GBNF (hybrid: its samples follow it, not the math one)
     program_share: float = 0.0  # of the samples, those that answer with a program (1: --task program)
     program_limits: Limits | None = None  # the sandbox's limits per program
     check: Check | None = None  # --check: every sample's code is tested by the user's command

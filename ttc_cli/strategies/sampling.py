@@ -187,8 +187,10 @@ class Sampler:
                         yield from self.on_finished(seq, low)
                 # Programs that ran while that step decoded vote now; with nothing left to decode, wait.
                 yield from self.on_executed(wait=0.0 if self.decoder.live else 0.05)
-                if self.stopping or ctx.interrupted:
+                if self.stopping:
                     yield from self.stop()
+                elif ctx.interrupted:  # the decoder ends its samples as interrupted; programs end here
+                    yield from self.kill_programs()
                 yield from self.start_more()
         finally:
             for root in self.roots.values():
@@ -209,7 +211,10 @@ class Sampler:
             if ctx.interrupted or ctx.budget.remaining <= 0:
                 break
             seq = ctx.engine.fork(self.roots[self.is_program(self.started)])
-            self.decoder.add(seq, replace(self.params, seed=self.params.seed + self.started))
+            params = self.params
+            if self.is_program(self.started) and ctx.program_tokens is not None:  # hybrid: its own grammar
+                params = replace(params, grammar=ctx.program_grammar)
+            self.decoder.add(seq, replace(params, seed=params.seed + self.started))
             self.index[seq] = self.started
             if ctx.thinking is not None:
                 seq.forcing = BudgetForcing(ctx.thinking)
@@ -280,11 +285,14 @@ class Sampler:
             yield self._early_stop(decision)
 
     def stop(self) -> Iterator[Event]:
-        """The answer is settled (or Ctrl-C): the samples still decoding are cancelled and count as they
-        stand, and the programs still running are killed."""
+        """The answer is settled: the samples still decoding are cancelled and count as they stand, and
+        the programs still running are killed."""
         for seq in list(self.decoder.live):
             self.decoder.cancel(seq)
             yield from self._settle(seq)
+        yield from self.kill_programs()
+
+    def kill_programs(self) -> Iterator[Event]:
         if self.programs is not None and self.programs.pending:
             for c in self.programs.cancel():
                 self.out.candidates[self.position[c.index]] = c
@@ -313,7 +321,8 @@ class Sampler:
             # Only a program the model finished writing (or the length cap cut) runs; one cut by a stop,
             # the budget or Ctrl-C would answer nothing the run still asks.
             ran = seq.finish_reason in (FINISH_STOP, FINISH_LENGTH)
-            c = self.programs.submit(c) if ran else replace(c, execution=Execution("not run"))
+            unrun = replace(c, kind="code" if self.ctx.check else "program", execution=Execution("not run"))
+            c = self.programs.submit(c) if ran else unrun
         self.position[i] = len(out.candidates)
         out.candidates.append(c)
         if self.traces is not None:

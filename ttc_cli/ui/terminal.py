@@ -65,7 +65,7 @@ def compare_text(data: list[dict[str, Any]]) -> str:
     """`compare`'s table, which is its result and so goes to stdout (plain text when not a terminal)."""
     from rich.console import Console
 
-    from ttc_cli.ui.widgets import compare_table
+    from ttc_cli.ui.compare_table import compare_table
 
     width = None if sys.stdout.isatty() else 160
     console = Console(file=sys.stdout, width=width, soft_wrap=False)

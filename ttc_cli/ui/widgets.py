@@ -20,7 +20,6 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text, TextType
 
-from ttc_cli.answers.extract import answer_key
 from ttc_cli.ui.state import GENERATING, CandidateView, RunState
 
 STATUS_STYLE = {
@@ -55,7 +54,7 @@ def _line(*parts: str | tuple[str, str]) -> Text:
     return Text.assemble(*parts, no_wrap=True, overflow="ellipsis")
 
 
-def _clip(text: str | None, width: int) -> str:
+def clip(text: str | None, width: int) -> str:
     text = " ".join((text or "").split())
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
@@ -134,7 +133,7 @@ def candidates_table(state: RunState, max_rows: int = 8) -> RenderableType:
         for index, status, tokens, conf, answer in rows:
             status_cell = (f"{status:<{sw}}", STATUS_STYLE.get(status, "yellow"))
             conf = f"{conf:>4}{gap}" if conf_w else ""
-            rest = f" {tokens:>{tw}}{gap}{conf}{_clip(answer, answer_w)}"
+            rest = f" {tokens:>{tw}}{gap}{conf}{clip(answer, answer_w)}"
             lines.append(_line(f"{index:>{iw}}{gap}", status_cell, rest))
         if hidden > 0:
             lines.append(_line((f"{'':>{iw}}{gap}… {hidden} more", "dim")))
@@ -151,10 +150,11 @@ def vote_tally(state: RunState, width: int = 30, max_rows: int = 6) -> Renderabl
     weighted = any(abs(v.weight - v.count) > 1e-9 for v in votes)
     top = max(v.weight if weighted else v.count for v in votes) or 1.0
     shown, rest, counted = votes[:max_rows], votes[max_rows:], sum(v.count for v in votes)
-    answers = [_clip(v.answer, 16) for v in shown]
+    answers = [clip(v.answer, 16) for v in shown]
     fractions = [(v.weight if weighted else v.count) / top for v in shown]
     figures = [f"{v.count} ({v.weight:.2f})" if weighted else str(v.count) for v in shown]
-    weak = state.n_finished > 1 and votes[0].count / state.n_finished < LOW_CONFIDENCE
+    # The same measure as the answer's confidence (answers.confidence.vote_confidence), on what has ended.
+    weak = state.n_finished > 1 and (votes[0].count + 1) / (state.n_finished + 2) < LOW_CONFIDENCE
 
     def build(avail: int) -> RenderableType:
         fig_w, ans_w = max(map(len, figures)), max(map(len, answers))
@@ -170,7 +170,7 @@ def vote_tally(state: RunState, width: int = 30, max_rows: int = 6) -> Renderabl
         lines = [_line(*head)]
         for i, (answer, fraction, figure) in enumerate(zip(answers, fractions, figures, strict=True)):
             mark, style = (LEADER, "bold green") if i == 0 else (" ", "")
-            cells = (f"{mark} {_clip(answer, ans_w):<{ans_w}} ", style), (_bar(fraction, bar_w), "green")
+            cells = (f"{mark} {clip(answer, ans_w):<{ans_w}} ", style), (_bar(fraction, bar_w), "green")
             lines.append(_line(*cells, f" {figure:>{fig_w}}"))
         if rest:
             more = f"{_count(len(rest), 'more answer')} ({_count(sum(v.count for v in rest), 'vote')})"
@@ -202,7 +202,7 @@ def tree_view(state: RunState, max_rows: int = 8) -> RenderableType:
             rest = f" {value:>4} "
             width = avail - len(head) - 9 - len(rest)
             cell = (f"{status:<9}", STATUS_STYLE.get(status, "yellow"))
-            lines.append(_line(head, cell, rest, _clip(text, width)))
+            lines.append(_line(head, cell, rest, clip(text, width)))
         if len(live) > len(rows):
             lines.append(_line((f"     … {len(live) - len(rows)} more", "dim")))
         return Group(*lines)
@@ -230,7 +230,7 @@ def run_view(state: RunState, compact: bool = False) -> RenderableType:
     if (extra := banners(state)) is not None:
         parts.append(extra)
     if compact and state.final is not None:  # `ask` prints the same line as its summary under the view
-        answer, selection = _clip(state.final.answer, 60), state.final.selection
+        answer, selection = clip(state.final.answer, 60), state.final.selection
         sure = _confidence(state.final.confidence) if state.final.confidence is not None else ("", "")
         parts.append(_line(("answer ", "bold"), (answer, "bold green"), f" · {selection}", sure))
     return Group(*parts)
@@ -250,7 +250,7 @@ def summary(result_json: dict[str, Any]) -> RenderableType:
     r, b = result_json, result_json["budget"]
     text = Text.assemble(
         ("answer ", "bold"),
-        (_clip(r["answer"], 60), "bold green"),
+        (clip(r["answer"], 60), "bold green"),
         f" · {r['strategy']} · {r['selection']}",
         f" · {b['spent']:,}/{b['limit']:,} tokens · {r['timing']['total_s']:.1f}s",
     )
@@ -290,28 +290,3 @@ def compare_panels(states: list[RunState]) -> RenderableType:
         return grid
 
     return _Fit(build)
-
-
-def _agreement(results: list[dict[str, Any]]) -> list[str]:
-    """✓/✗ against the most common answer across runs; '–' for all when the top answers tie."""
-    keys = [answer_key(r["answer"]) for r in results]
-    ranked = Counter(k for k in keys if k).most_common(2)
-    if not ranked or (len(ranked) == 2 and ranked[0][1] == ranked[1][1]):
-        return ["–"] * len(results)
-    return ["✓" if k == ranked[0][0] else "✗" for k in keys]
-
-
-def _top_score(result: dict[str, Any]) -> str:
-    scores = [c["score"] for c in result["candidates"] if c.get("score") is not None]
-    return f"{max(scores):.3f}" if scores else "-"
-
-
-def compare_table(results: list[dict[str, Any]]) -> RenderableType:
-    table = Table(header_style="bold")
-    for name in ("strategy", "model", "answer", "agrees", "tokens", "time s", "stopped", "top score"):
-        table.add_column(name, justify="right" if name in ("tokens", "time s", "top score") else "left")
-    for r, agrees in zip(results, _agreement(results), strict=True):
-        b, seconds = r["budget"], r["timing"]["total_s"]
-        cells = (r["strategy"], r["model"], _clip(r["answer"], 30), agrees, f"{b['spent']:,}/{b['limit']:,}")
-        table.add_row(*cells, f"{seconds:.1f}", r["stopped_because"], _top_score(r))
-    return table
