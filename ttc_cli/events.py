@@ -19,6 +19,11 @@ class Execution:
     stdout: str = ""
     seconds: float = 0.0
 
+    @property
+    def settled(self) -> bool:
+        """Whether it ran to an outcome (passed, failed, printed or not), not still running or never run."""
+        return self.status not in ("running", "cancelled", "not run")
+
     def to_json(self) -> dict[str, Any]:
         return {"status": self.status, "stdout": self.stdout[-2000:], "seconds": round(self.seconds, 3)}
 

@@ -72,10 +72,8 @@ def complete(cands: Sequence[Candidate]) -> list[Candidate]:
 def ended(cands: Sequence[Candidate]) -> int:
     """How many candidates ended on their own, answer or not: the denominator of a vote's confidence. A
     sample cut by a stop, the budget or Ctrl-C (or a program never run) is no evidence either way."""
-    unrun = ("running", "cancelled", "not run")
     return sum(
-        c.finish_reason in (FINISH_STOP, FINISH_LENGTH)
-        and (c.execution is None or c.execution.status not in unrun)
+        c.finish_reason in (FINISH_STOP, FINISH_LENGTH) and (c.execution is None or c.execution.settled)
         for c in cands
     )
 

@@ -80,8 +80,7 @@ def choose_checked(
     passed = [c for c in cands if c.execution is not None and c.execution.status == "ok"]
     pool = passed or [c for c in cands if c.text] or cands
     best = max(pool, key=lambda c: (c.mean_logprob, -c.index))
-    unrun = ("running", "cancelled", "not run")
-    checked = sum(c.execution is not None and c.execution.status not in unrun for c in cands)
+    checked = sum(c.execution is not None and c.execution.settled for c in cands)
     verdict = (
         f"{len(passed)} of {checked} checked candidates passed; the most likely of them"
         if passed
