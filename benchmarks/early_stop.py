@@ -34,13 +34,15 @@ from ttc_cli.answers.confidence import lowest_group_confidence
 from ttc_cli.answers.extract import answers_equal
 from ttc_cli.answers.stopping import StopDecision, TraceFilter, VoteStop
 from ttc_cli.answers.voting import VoteTally
+from ttc_cli.engine.throughput import Curve
 from ttc_cli.strategies.auto import PROBE, classify
+from ttc_cli.strategies.width import NO_CURVE_WIDTH, choose_width, votes_to_stop
 
 
 @dataclass(frozen=True)
 class Rule:
     name: str
-    width: int
+    width: int  # samples decoding at once; 0: ttc's width policy over the --curve (NO_CURVE_WIDTH without)
     vote: VoteStop | None = None
     deepconf: tuple[int, int, float] | None = None  # warmup, window, keep
     offline_keep: float | None = None  # vote among only this most confident fraction (all N run)
@@ -55,10 +57,12 @@ class Outcome:
     samples: int  # samples started
     tally: VoteTally | None = None  # the votes the answer was chosen by
     ended: int = 0  # samples that ended on their own (not cancelled by a stop or the filter)
+    seconds: float = 0.0  # wall time by the --curve: a step with k samples decoding takes k / rate(k)
+    widths: tuple[int, ...] = ()  # the policy's widths, in order (width 0 only)
 
 
-def simulate(rec: dict[str, Any], rule: Rule) -> Outcome:
-    """One question under one rule, step by step as `sample()` runs it."""
+def simulate(rec: dict[str, Any], rule: Rule, curve: Curve | None = None) -> Outcome:
+    """One question under one rule, step by step as `sample()` runs it (with `curve`, timed by it)."""
     samples = rec["samples"]
     n = len(samples)
     traces = TraceFilter(*rule.deepconf) if rule.deepconf else None
@@ -84,9 +88,27 @@ def simulate(rec: dict[str, Any], rule: Rule) -> Outcome:
             return None
         return rule.vote.check([v.weight for v in tally.snapshot()], finished, limit)
 
+    width, widths, seen, seconds = rule.width or NO_CURVE_WIDTH, [], -1, 0.0
+
+    def choose() -> None:
+        """The sampler's `choose_width`, over the same objects."""
+        nonlocal width, seen
+        left = limit - finished
+        if rule.width or curve is None or rule.vote is None or finished == seen or left <= 0:
+            return
+        seen = finished
+        counts = [v.weight for v in tally.snapshot()]
+        to_stop = votes_to_stop(rule.vote, counts, finished, limit)
+        chosen = choose_width(curve, left, to_stop, max(counts, default=0.0), finished).width
+        chosen = n if chosen >= left else chosen
+        if min(chosen, left) != min(width, left) or not widths:
+            width = chosen
+            widths.append(chosen)
+
     def start_more() -> None:
         nonlocal started
-        while started < limit and len(live) < rule.width and stopped is None:
+        choose()
+        while started < limit and len(live) < width and stopped is None:
             live[started] = 0
             if traces is not None:
                 traces.start(started)
@@ -94,6 +116,8 @@ def simulate(rec: dict[str, Any], rule: Rule) -> Outcome:
 
     start_more()
     while live:
+        if curve is not None:
+            seconds += len(live) / curve.rate(len(live))
         ended: list[tuple[int, bool]] = []  # (sample, cancelled)
         for i in list(live):
             live[i] += 1
@@ -120,7 +144,7 @@ def simulate(rec: dict[str, Any], rule: Rule) -> Outcome:
 
     if rule.offline_keep is not None:
         tally = offline_filtered(samples, rule.offline_keep)
-    return Outcome(is_right(rec, tally), sum(spent.values()), started, tally, natural)
+    return Outcome(is_right(rec, tally), sum(spent.values()), started, tally, natural, seconds, tuple(widths))
 
 
 def offline_filtered(samples: list[dict[str, Any]], keep: float, window: int = 16) -> VoteTally:
@@ -138,7 +162,7 @@ def is_right(rec: dict[str, Any], tally: VoteTally) -> bool:
 
 
 # The shipped defaults (`EarlyStopping`, profiles/default.yaml), as replay and orders both report them.
-DEFAULTS = Rule("deepconf online (warmup 4, keep 0.3) + beta 0.70", 2, VoteStop("beta", 0.70), (4, 16, 0.3))
+DEFAULTS = Rule("deepconf online (warmup 4, keep 0.3) + beta 0.70", 0, VoteStop("beta", 0.70), (4, 16, 0.3))
 
 
 def rules(n: int) -> list[Rule]:
@@ -162,9 +186,12 @@ def rules(n: int) -> list[Rule]:
         Rule("deepconf offline: vote among the top 50% (all run)", n, None, None, 0.5),
         Rule("SC@8, no early stop (the first 8 at once)", 8, samples=8),
         Rule("beta 0.70 *", 2, beta70),
-        replace(DEFAULTS, name=f"{DEFAULTS.name} * (default)"),
+        Rule("beta 0.70, measured width", 0, beta70),
+        replace(DEFAULTS, name=f"{DEFAULTS.name} * (the default until 2026-12-01)", width=2),
+        replace(DEFAULTS, name=f"{DEFAULTS.name}, measured width (default)"),
         Rule("deepconf online (warmup 2, keep 0.5) + beta 0.70 *", 2, beta70, (2, 16, 0.5)),
-        replace(DEFAULTS, name="auto (replayed), default settings *", auto=True),
+        replace(DEFAULTS, name="auto (replayed), width 2 *", auto=True, width=2),
+        replace(DEFAULTS, name="auto (replayed), default settings", auto=True),
         Rule("auto (replayed), beta 0.95", 4, beta95, auto=True),
     ]
 
@@ -186,6 +213,14 @@ def question_span(text: str) -> tuple[int, int | None]:
     return lo, hi
 
 
+def curve_spec(text: str) -> Curve:
+    try:
+        return Curve.from_json(dict(part.split(":") for part in text.split(",")))  # type: ignore[arg-type]
+    except ValueError:
+        msg = f"expected WIDTH:TOKENS_PER_S,... such as 1:15,16:31, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
 def at_least_one(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
@@ -203,22 +238,26 @@ def load_recorded(path: Path, span: tuple[int, int | None] | None) -> list[dict[
     return recs
 
 
-def replay(path: Path, span: tuple[int, int | None] | None = None) -> None:
+def replay(path: Path, span: tuple[int, int | None] | None = None, curve: Curve | None = None) -> None:
     recs = load_recorded(path, span)
     n = len(recs[0]["samples"])
-    base = [simulate(r, Rule("base", n)) for r in recs]
-    base_tokens = sum(o.tokens for o in base)
+    base = [simulate(r, Rule("base", n), curve) for r in recs]
+    base_tokens, base_s = sum(o.tokens for o in base), sum(o.seconds for o in base)
     greedy_like = sum(r["samples"][0]["correct"] for r in recs) / len(recs)
     print(f"{len(recs)} questions · {n} samples each · one sample alone is right {greedy_like:.3f}")
     print("* tuned on questions 1-47 of the committed recording: only figures over 48-100 test them")
-    print(f"{'rule':<62} {'width':>5} {'accuracy':>8} {'tokens/q':>8} {'vs SC':>6} {'samples/q':>9}")
+    if curve is not None:
+        print(f"time by the throughput curve {curve.to_json()} tokens/s; width 0: the measured policy")
+    timed = f" {'time vs SC':>10}" if curve is not None else ""
+    print(f"{'rule':<62} {'width':>5} {'accuracy':>8} {'tokens/q':>8} {'vs SC':>6} {'samples/q':>9}{timed}")
     for rule in rules(n):
-        out = [simulate(r, rule) for r in recs]
+        out = [simulate(r, rule, curve) for r in recs]
         acc = sum(o.correct for o in out) / len(out)
         tokens = sum(o.tokens for o in out)
+        time_share = f" {sum(o.seconds for o in out) / base_s:>10.1%}" if curve is not None else ""
         print(
             f"{rule.name:<62} {rule.width:>5} {acc:>8.3f} {tokens / len(out):>8.0f} "
-            f"{tokens / base_tokens:>6.1%} {sum(o.samples for o in out) / len(out):>9.1f}"
+            f"{tokens / base_tokens:>6.1%} {sum(o.samples for o in out) / len(out):>9.1f}{time_share}"
         )
 
 
@@ -258,10 +297,12 @@ LIVE_RUNS: dict[str, dict[str, Any]] = {
     "sc16-deepconf": {"strategy": "self-consistency", "stop_rule": "deepconf"},
     "sc16-beta": {"strategy": "self-consistency"},
     "sc16-off": {"strategy": "self-consistency", "early_stop": False},
+    "sc16-w2": {"strategy": "self-consistency", "width": 2},  # the fixed width before 2026-12-01
 }
 
 
 def live(args: argparse.Namespace) -> None:
+    from ttc_cli.engine.host import cpu_signature
     from ttc_cli.engine.llama import LlamaEngine
     from ttc_cli.engine.model_file import resolve_model_path
     from ttc_cli.options import PlanOptions
@@ -302,6 +343,8 @@ def live(args: argparse.Namespace) -> None:
                 "cancelled": sum(c["finish_reason"] == "cancelled" for c in data["candidates"]),
                 "early_stop": data["early_stop"],
                 "route": data["route"],
+                "widths": [w["width"] for w in (data["width"] or {}).get("chosen", [])],
+                "host": cpu_signature(),
             }
             append_jsonl(args.out, line)
             print(f"[{qi + 1}/{len(rows)}] {name}: {line['correct']} {line['tokens']} tok {line['seconds']}s")
@@ -316,7 +359,8 @@ def summarize_live(path: Path, recorded: Path | None = None) -> None:
     recs = read_lines(recorded) if recorded else []
     sc = {r["id"]: simulate(r, Rule("SC", len(r["samples"]))) for r in recs}
     head = f"{'run':<16} {'q':>3} {'accuracy':>8} {'SC@16':>6} {'tokens/q':>8} {'vs SC':>6} {'s/q':>6}"
-    print(f"{head} {'samples/q':>9} {'routes':>20}")
+    print(f"{head} {'samples/q':>9} {'routes':>20} {'live SC@16 on them: tokens, time':>34}")
+    off = {r["id"]: r for r in by_run.get("sc16-off", [])}  # SC@16 run live in the same process
     for name, runs in by_run.items():
         routes: dict[str, int] = {}
         for r in runs:
@@ -334,8 +378,19 @@ def summarize_live(path: Path, recorded: Path | None = None) -> None:
         print(
             f"{name:<16} {k:>3} {acc:>8.3f} {sc_acc:>6} {tokens:>8.0f} {ratio:>6} "
             f"{sum(r['seconds'] for r in runs) / k:>6.1f} {sum(r['samples_run'] for r in runs) / k:>9.1f} "
-            f"{' '.join(f'{a}:{b}' for a, b in sorted(routes.items())):>20}"
+            f"{' '.join(f'{a}:{b}' for a, b in sorted(routes.items())):>20} {live_share(runs, off):>34}"
         )
+
+
+def live_share(runs: list[dict[str, Any]], off: dict[str, dict[str, Any]]) -> str:
+    """Tokens and seconds of `runs` as shares of SC@16's, run live, on the questions both ran."""
+    both = [r for r in runs if r["id"] in off]
+    if not both:
+        return "-"
+    tokens = sum(r["tokens"] for r in both) / sum(off[r["id"]]["tokens"] for r in both)
+    seconds = sum(r["seconds"] for r in both) / sum(off[r["id"]]["seconds"] for r in both)
+    acc = sum(off[r["id"]]["correct"] for r in both) / len(both)
+    return f"{tokens:.1%}, {seconds:.1%} (acc {acc:.2f}, {len(both)} q)"
 
 
 def main() -> None:
@@ -354,6 +409,12 @@ def main() -> None:
             metavar="FIRST-LAST",
             help="only questions FIRST-LAST (1-based), e.g. 48-100",
         )
+    rp.add_argument(
+        "--curve",
+        type=curve_spec,
+        help="time the replay by a throughput curve, '1:15,2:20,4:27,8:26,16:31' (tokens/s per width), "
+        "as `ttc doctor` prints it; adds a time column and the measured width policy",
+    )
     lv = sub.add_parser("live")
     lv.add_argument("--model", "-m", default=None)
     lv.add_argument("--data", type=Path, default=DATA)
@@ -369,7 +430,7 @@ def main() -> None:
     sm.add_argument("--recorded", type=Path, help="record_samples.py's file: SC@16 on the same q")
     args = ap.parse_args()
     if args.cmd == "replay":
-        replay(args.recorded, args.span)
+        replay(args.recorded, args.span, args.curve)
     elif args.cmd == "orders":
         reorder(args.recorded, args.orders, args.span)
     elif args.cmd == "live":

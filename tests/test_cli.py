@@ -68,7 +68,7 @@ def test_stdout_is_one_answer_line_and_stderr_is_silent_off_a_terminal():
 
 
 def test_json_schema_and_token_accounting():
-    data = ask_json(Q, "--seed", "1", "-b", "200", "-n", "3", "--max-tokens", "64")
+    data = ask_json(Q, "--seed", "1", "-b", "200", "-n", "3", "--max-tokens", "64", "--no-early-stop")
     for key in ("answer", "strategy", "model", "budget", "usage", "timing", "candidates", "votes"):
         assert key in data, key
     assert data["strategy"] == "self-consistency"
@@ -420,8 +420,9 @@ def test_the_budget_is_never_exceeded(strategy, budget):
 # ---- early stopping from the command line -------------------------------------------------------------
 def test_early_stop_flags_reach_the_run(user_path: Path):
     forced = write_prompt(user_path, "forced", ANSWER_42)
-    args = ("What is 12 + 30?", "-t", "0", "-n", "8", "--max-tokens", "60", "--task", forced)  # 8 alike
-    on = ask_json(*args)
+    args = ("What is 12 + 30?", "-t", "0", "-n", "8", "--max-tokens", "60", "--task", forced, "--width", "2")
+    on = ask_json(*args)  # 8 alike, 2 at a time
+    assert on["width"]["policy"] == "fixed" and [c["width"] for c in on["width"]["chosen"]] == [2]
     assert on["stopped_because"] == "early-stop" and on["early_stop"]["rule"] == "deepconf"
     assert on["early_stop"]["samples_finished"] == 2 and len(on["candidates"]) == 2  # P = 0.875
     cautious = ask_json(*args, "--stop-rule", "beta", "--confidence", "0.95")  # P = 0.969 after 4

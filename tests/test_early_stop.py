@@ -303,10 +303,10 @@ def forced(user_path) -> str:
 
 
 def test_early_stop_fires_on_the_real_model_and_json_reports_it(engine, forced):
-    # Every sample is the same greedy chain stating 42, so the vote is unanimous: with the defaults (2 in
-    # flight, confidence 0.7) P = 1 - 1/2^3 = 0.875 after the first 2.
+    # Every sample is the same greedy chain stating 42, so the vote is unanimous: with 2 in flight and the
+    # default confidence 0.7, P = 1 - 1/2^3 = 0.875 after the first 2.
     data, events = ask(
-        engine, task=forced, strategy="self-consistency", temperature=0.0, samples=16, max_tokens=120
+        engine, task=forced, strategy="self-consistency", temperature=0.0, samples=16, max_tokens=120, width=2
     )
     stop = data["early_stop"]
     assert data["stopped_because"] == "early-stop"

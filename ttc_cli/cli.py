@@ -3,6 +3,9 @@
 stdout carries only the result (the answer, or one JSON object with --json); progress and summaries go to
 stderr, and only when it is a terminal. Heavy imports (llama.cpp, numpy, the engine) happen inside the
 commands, so `ttc --help` stays fast. User mistakes are `UsageError`s: one line on stderr, exit code 2.
+
+This module is longer than most here (~320 lines) because it is the one boundary between the shell and
+ttc: every command's parameters, what each prints where, and the one place failures become exit codes.
 """
 
 from __future__ import annotations
@@ -237,6 +240,31 @@ def compare(
         _emit(compare_text(data))
     if interrupts.stop.is_set():
         raise typer.Exit(interrupts.exit_code)
+
+
+@app.command()
+def doctor(
+    measure: Annotated[
+        bool, typer.Option("--measure", help="Measure the model's decoding speed per width now.")
+    ] = False,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="GGUF to measure (default model).")
+    ] = None,
+    widest: Annotated[int, typer.Option("--widest", help="Measure up to this many samples at once.")] = 16,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """What ttc runs on: CPU, llama.cpp build, and each model's measured tokens/s per width."""
+    from ttc_cli.doctor import measure_now, report, text
+
+    measured = {}
+    if measure:
+        with Interrupts() as interrupts:
+            stop = interrupts.stop
+            measured = measure_now(lambda: load_engine(model, EngineOptions(), stop)[0], widest, stop)
+            if interrupts.stop.is_set():
+                raise typer.Exit(interrupts.exit_code)
+    data = report(measured)
+    _emit(json.dumps(data, indent=2) if as_json else text(data))
 
 
 @app.command("strategies")

@@ -174,6 +174,16 @@ class EarlyStop(Event):
 
 
 @dataclass(frozen=True)
+class WidthChosen(Event):
+    """How many samples now decode at once, and why (`strategies/width.py`); sent when it changes."""
+
+    width: int
+    policy: str  # measured (from the throughput curve) | fixed (--width, the profile) | all (no early stop)
+    detail: str
+    votes: int  # samples finished when it was chosen
+
+
+@dataclass(frozen=True)
 class Routed(Event):
     """`auto` judged the question's difficulty from its probe and chose how much compute to spend."""
 

@@ -84,7 +84,14 @@ class PlanOptions:
     aggregate: Annotated[str | None, _opt("--aggregate", help="Path score: last, min, prod or mean.")] = None
     pick: Annotated[str | None, _opt("--pick", help="Search answer: score (best path) or vote.")] = None
     exploration: Annotated[float | None, _opt("--exploration", help="MCTS UCT exploration constant.")] = None
-    width: Annotated[int | None, _opt("--width", help="Beams kept per step (W).")] = None
+    width: Annotated[
+        int | None,
+        _opt(
+            "--width",
+            help="Beams kept per step (W); sampling strategies: samples decoding at once while early "
+            "stopping (default: chosen from the engine's measured throughput).",
+        ),
+    ] = None
     expansions: Annotated[int | None, _opt("--expansions", help="Next steps sampled per beam (M).")] = None
     step_tokens: Annotated[int | None, _opt("--step-tokens", help="Cap on one reasoning step's tokens.")] = (
         None

@@ -221,6 +221,8 @@ def early_stopping(profile: Profile, opts: PlanOptions) -> EarlyStopping | None:
     if not (opts.early_stop if opts.early_stop is not None else conf["enabled"]):
         return None
     knobs = {f.name: conf[f.name] for f in fields(EarlyStopping) if f.name not in ("rule", "confidence")}
+    width = opts.width if opts.width is not None else knobs["width"]
+    knobs["width"] = None if width == "auto" else width  # None: chosen from the measured throughput
     return EarlyStopping(rule=rule, confidence=confidence, **knobs)
 
 

@@ -122,7 +122,7 @@ _EARLY_STOP_TYPES: dict[str, tuple[type, ...]] = {
     "enabled": (bool,),
     "rule": (str,),
     "confidence": (int, float),
-    "width": (int,),
+    "width": (int, str),  # a number, or "auto": chosen from the measured throughput
     "warmup": (int,),
     "window": (int,),
     "keep": (int, float),
@@ -146,7 +146,9 @@ def _early_stop(section: object, where: list[Path]) -> dict[str, Any]:
         types = _EARLY_STOP_TYPES[key]
         ok = isinstance(value, types) and (bool in types or not isinstance(value, bool))
         require(ok, where, f"early_stop.{key} must be a {types[-1].__name__}")
-    for key in ("width", "warmup", "window"):
+    width = section.get("width", "auto")
+    require(width == "auto" or isinstance(width, int), where, "early_stop.width must be a number or auto")
+    for key in ("warmup", "window") + (("width",) if isinstance(width, int) else ()):
         require(section.get(key, 1) > 0, where, f"early_stop.{key} must be positive")
     require(0 < section.get("keep", 0.5) <= 1, where, "early_stop.keep must be in (0, 1]")
     return dict(section)

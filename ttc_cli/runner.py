@@ -11,15 +11,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ttc_cli.answers.extract import question_choices
 from ttc_cli.budget import TokenBudget
+from ttc_cli.engine import throughput
 from ttc_cli.engine.base import Engine, EngineStats
 from ttc_cli.engine.sequence import MAX_SEQUENCES
 from ttc_cli.errors import UsageError
-from ttc_cli.events import Event, Final, RunStarted
+from ttc_cli.events import Event, Final, Phase, RunStarted, WidthChosen
 from ttc_cli.execution import Limits, isolation
 from ttc_cli.plan import Plan
 from ttc_cli.strategies.context import RunContext
@@ -127,6 +128,23 @@ class RunResult:
     load_s: float
     total_s: float
     isolation: str | None = None  # how programs ran (execution.isolation), when the run ran any
+    widths: list[WidthChosen] = field(default_factory=list)  # the sampler's widths, in order
+    curve: throughput.Curve | None = None  # the throughput curve they were chosen from
+    measure_s: float | None = None  # seconds this run spent measuring the curve (first run on a host)
+
+    def width_json(self) -> dict[str, Any] | None:
+        """--json's `width`: how many samples decoded at once, each choice and why."""
+        if not self.widths:
+            return None
+        out: dict[str, Any] = {
+            "policy": self.widths[0].policy,
+            "chosen": [{"width": w.width, "after": w.votes, "detail": w.detail} for w in self.widths],
+        }
+        if self.curve is not None:
+            out["curve_tokens_per_s"] = self.curve.to_json()
+        if self.measure_s is not None:
+            out["measured_s"] = round(self.measure_s, 2)
+        return out
 
     def execution_json(self) -> dict[str, Any] | None:
         """--json's `execution`: how contained the programs were, and how many ran."""
@@ -180,6 +198,7 @@ class RunResult:
             "candidates": [c.to_json() for c in sorted(f.candidates, key=lambda c: c.index)],
             "votes": [v.to_json() for v in f.votes],
             "execution": self.execution_json(),
+            "width": self.width_json(),
         }
 
 
@@ -192,7 +211,6 @@ def execute(
     """Drive the strategy to its Final event, passing every event to `on_event`."""
     # A judge on --verifier-model spends the same budget, so usage counts both engines.
     engines = [ctx.engine] + ([ctx.verifier_engine] if ctx.verifier_engine is not None else [])
-    before = [e.stats.snapshot() for e in engines]
     start = time.perf_counter()
     final: Final | None = None
     if on_event is not None:
@@ -205,9 +223,14 @@ def execute(
                 len(ctx.prompt_tokens),
             )
         )
+    measured_s = _throughput(p, ctx, on_event)
+    before = [e.stats.snapshot() for e in engines]  # the measurement is not the question's spending
+    widths: list[WidthChosen] = []
     for event in p.strategy.run(ctx):
         if on_event is not None:
             on_event(event)
+        if isinstance(event, WidthChosen):
+            widths.append(event)
         if isinstance(event, Final):
             final = event
     if final is None:
@@ -226,4 +249,27 @@ def execute(
         load_s=load_s,
         total_s=load_s + time.perf_counter() - start,
         isolation=isolation_of(ctx),
+        widths=widths,
+        curve=ctx.throughput,
+        measure_s=measured_s,
     )
+
+
+def _throughput(p: Plan, ctx: RunContext, on_event: Callable[[Event], None] | None) -> float | None:
+    """Give the run the engine's throughput curve when its width policy needs one, measuring it (once per
+    host and model; seconds) if it is not cached; returns the seconds a measurement took."""
+    early = ctx.early
+    if not (p.strategy.samples and ctx.samples > 1 and early is not None and early.width is None):
+        return None
+    widest = min(max(16, ctx.samples), ctx.engine.n_seq_max - 1)
+    key = ctx.engine.throughput_key()
+    ctx.throughput = throughput.cached(key, ctx.samples) if key is not None else None
+    if ctx.throughput is not None or key is None:
+        return None
+    if on_event is not None:
+        on_event(
+            Phase("measure", f"this host's decoding speed at 1 to {widest} samples at once (once per model)")
+        )
+    start = time.perf_counter()
+    ctx.throughput = throughput.measure_and_store(ctx.engine, key, widest, ctx.sampling, ctx.stop)
+    return time.perf_counter() - start

@@ -27,7 +27,7 @@ class EarlyStopping:
 
     rule: str  # beta | decided | deepconf
     confidence: float  # posterior probability the leader must reach (beta, deepconf)
-    width: int  # samples decoding at once: fewer in flight means less spent when the vote settles
+    width: int | None  # samples decoding at once; None: chosen from the measured throughput curve
     warmup: int  # deepconf: completed traces that set the confidence threshold
     window: int  # deepconf: tokens per sliding confidence group
     keep: float  # deepconf: later traces must stay above the (1 - keep) quantile of the warm-up's

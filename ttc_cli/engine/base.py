@@ -120,6 +120,15 @@ class Engine(ABC):
     def close(self) -> None:
         """Free what the backend holds (the model, its context); the engine is unusable afterwards."""
 
+    def throughput_key(self) -> str | None:
+        """What its decoding speed depends on (host, build, model, threads, offload), naming its cached
+        throughput curve; None for an engine whose speed means nothing (a scripted fake)."""
+        return None
+
+    def fresh_context(self) -> None:  # noqa: B027 (a backend without a context has nothing to redo)
+        """Start over with an empty cache of the same size (after a measurement, so the run that follows
+        decodes exactly as it would have without one); every sequence must have been released."""
+
     def check_sampling(self, params: SamplingParams) -> None:
         """Build and free a sampler for `params`, so a bad grammar fails before any decoding."""
         self._free_sampler(self._new_sampler(params))

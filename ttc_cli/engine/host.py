@@ -43,6 +43,15 @@ def _cpu_model(cpuinfo: str) -> str:
     return "unknown-cpu"
 
 
+def cpu_signature(cpuinfo: str | None = None) -> str:
+    """The CPU model and the vector extensions llama.cpp's kernels choose by, e.g.
+    'Intel(R) Xeon(R) Processor @ 2.00GHz [avx2 avx512f]': what a host's decode speed depends on."""
+    info = _cpuinfo() if cpuinfo is None else cpuinfo
+    flags = set(info.split())
+    wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_int8", "amx_bf16", "neon", "sve")
+    return f"{_cpu_model(info)} [{' '.join(f for f in wanted if f in flags)}]"
+
+
 def extra_bufts_allowed(model_path: Path, llama_version: str) -> bool:
     """True when loading `model_path` with extra buffer types is safe on this host."""
     override = os.environ.get("TTC_EXTRA_BUFTS")

@@ -93,6 +93,7 @@ class LlamaEngine(Engine):
         params = L.llama_model_default_params()
         params.n_gpu_layers = self.gpu_layers
         params.use_extra_bufts = extra_bufts
+        self.extra_bufts = extra_bufts
         # llama.cpp asks between tensors whether to go on: a big model's load stops at Ctrl-C too.
         going_on = L.llama_progress_callback(lambda progress, user: not (stop is not None and stop.is_set()))
         params.progress_callback = going_on
@@ -171,6 +172,19 @@ class LlamaEngine(Engine):
         cells = min(cells, cap) if cap is not None else cells
         if cells > self.n_ctx or n_seq > self.n_seq_max:
             self._open_context(max(cells, self.n_ctx), max(n_seq, self.n_seq_max))
+
+    def throughput_key(self) -> str:
+        from ttc_cli.engine.host import cpu_signature
+
+        size = self.path.stat().st_size if self.path.exists() else 0
+        offload = f"gpu {self.gpu_layers}" if self.gpu_layers > 0 and supports_gpu_offload() else "cpu"
+        return (
+            f"{cpu_signature()}|llama-cpp-python {llama_version()}|{self.model_name}:{size}|"
+            f"threads {self.threads}|{offload}|extra-bufts {int(self.extra_bufts)}"
+        )
+
+    def fresh_context(self) -> None:
+        self._open_context(self.n_ctx, self.n_seq_max)
 
     def close(self) -> None:
         self._close_context()

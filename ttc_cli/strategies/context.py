@@ -10,6 +10,7 @@ from ttc_cli.budget import TokenBudget
 from ttc_cli.engine.base import Engine
 from ttc_cli.engine.forcing import Thinking
 from ttc_cli.engine.sequence import SamplingParams
+from ttc_cli.engine.throughput import Curve
 from ttc_cli.execution import Limits
 from ttc_cli.execution.check import Check
 from ttc_cli.strategies.search_params import SearchParams
@@ -39,6 +40,7 @@ class RunContext:
     program_share: float = 0.0  # of the samples, those that answer with a program (1: --task program)
     program_limits: Limits | None = None  # the sandbox's limits per program
     check: Check | None = None  # --check: every sample's code is tested by the user's command
+    throughput: Curve | None = None  # the engine's measured tokens/s per width (the width policy's input)
 
     @property
     def interrupted(self) -> bool:

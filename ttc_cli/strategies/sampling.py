@@ -51,10 +51,12 @@ from ttc_cli.events import (
     TokensGenerated,
     TraceCancelled,
     VotesUpdated,
+    WidthChosen,
 )
 from ttc_cli.strategies.candidates import from_sequence, stopped_because
 from ttc_cli.strategies.context import RunContext
 from ttc_cli.strategies.programs import LIMITS, ProgramRunner
+from ttc_cli.strategies.width import NO_CURVE_WIDTH, Width, choose_width, votes_to_stop
 
 CUT_SHORT = (FINISH_BUDGET, FINISH_INTERRUPTED)
 
@@ -148,8 +150,11 @@ class Sampler:
         base = ctx.sampling
         self.params = base if temperature is None else replace(base, temperature=temperature)
         early = ctx.early
-        # With early stopping, few samples decode at once: a stop then saves every sample not yet started.
-        self.width = min(n, early.width) if early is not None and n > 1 else n
+        # How many decode at once: all N without early stopping; with it, a width chosen from the engine's
+        # measured throughput and the votes so far (width.py), or the one --width / the profile fixes.
+        self.width = 0
+        self.votes_seen = -1  # finished votes the width was last chosen from
+        self.rule = VoteStop(early.rule, early.confidence) if early is not None else None
         deepconf = early is not None and early.rule == RULE_DEEPCONF and n > 1
         self.traces = TraceFilter(early.warmup, early.window, early.keep) if early and deepconf else None
         self.index: dict[Sequence, int] = {}  # sequence -> candidate index (= its seed offset)
@@ -207,6 +212,7 @@ class Sampler:
 
     def start_more(self) -> Iterator[Event]:
         ctx, out = self.ctx, self.out
+        yield from self.choose_width()
         while self.started < out.target(self.n) and len(self.decoder.live) < self.width and not self.stopping:
             if ctx.interrupted or ctx.budget.remaining <= 0:
                 break
@@ -224,6 +230,34 @@ class Sampler:
                 self.traces.start(self.started)
             yield CandidateStarted(self.started)
             self.started += 1
+
+    def choose_width(self) -> Iterator[Event]:
+        """Choose again how many samples decode at once, when a vote has come in since the last choice."""
+        ctx, out, early = self.ctx, self.out, self.ctx.early
+        known = len(out.candidates) - self.running
+        left = out.target(self.n) - len(out.candidates)  # still to decode, those decoding included
+        if known == self.votes_seen or left <= 0:
+            return
+        self.votes_seen = known
+        if early is None or self.n == 1 or self.rule is None:
+            choice, policy = Width(self.n, "no early stop: every sample at once"), "all"
+        elif early.width is not None:
+            choice, policy = (
+                Width(min(self.n, early.width), "--width or the profile's early_stop.width"),
+                "fixed",
+            )
+        elif ctx.throughput is None:
+            choice, policy = Width(min(self.n, NO_CURVE_WIDTH), "the engine has no throughput curve"), "fixed"
+        else:
+            counts = [v.weight for v in out.tally.snapshot()]
+            to_stop = votes_to_stop(self.rule, counts, known, out.target(self.n))
+            choice = choose_width(ctx.throughput, left, to_stop, max(counts, default=0.0), known)
+            policy = "measured"
+            if choice.width >= left:  # all that is left at once: one width as the rest shrinks
+                choice = Width(self.n, f"all {left} left at once: {choice.detail.split(': ', 1)[-1]}")
+        if min(choice.width, left) != min(self.width, left):  # a change that changes what may start
+            self.width = choice.width
+            yield WidthChosen(choice.width, policy, choice.detail, known)
 
     def on_tokens(
         self, sampled: tuple[tuple[Sequence, int], ...]

@@ -35,6 +35,7 @@ from ttc_cli.events import (
     TraceCancelled,
     Vote,
     VotesUpdated,
+    WidthChosen,
 )
 
 GENERATING = "generating"
@@ -89,6 +90,7 @@ class RunState:
     cancel_note: str | None = None  # one updating line, not one per trace, so the view stays bounded
     tree: dict[int, NodeView] = field(default_factory=dict)  # search strategies' nodes, by id
     phase: str | None = None  # work under way that shows no tokens (prefill, judge, rollout)
+    width: int | None = None  # samples decoding at once (the sampler's latest choice)
 
     def update(self, event: Event) -> None:
         handler = HANDLERS.get(type(event))
@@ -138,6 +140,11 @@ def _candidate_started(state: RunState, e: CandidateStarted) -> None:
 @on(Phase)
 def _phase(state: RunState, e: Phase) -> None:
     state.phase = f"{e.name}: {e.detail}"
+
+
+@on(WidthChosen)
+def _width_chosen(state: RunState, e: WidthChosen) -> None:
+    state.width = e.width
 
 
 @on(TokensGenerated)

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ttc_cli.events import Event, Phase
+from ttc_cli.events import Event, Phase, WidthChosen
 
 Listener = Callable[[Event], None]
 
@@ -43,8 +43,9 @@ def listener(view: Listener | None, verbose: bool) -> Listener | None:
         return view
 
     def hear(event: Event) -> None:
-        if isinstance(event, Phase):
-            sys.stderr.write(f"ttc: {event.name}: {event.detail}\n")
+        if isinstance(event, Phase | WidthChosen):
+            what = f"{event.name}: {event.detail}" if isinstance(event, Phase) else f"width: {event.detail}"
+            sys.stderr.write(f"ttc: {what}\n")
             sys.stderr.flush()
         if view is not None:
             view(event)

@@ -82,6 +82,8 @@ def budget_bar(state: RunState, width: int = 40) -> RenderableType:
     figures = [f"{state.spent:,}/{state.budget_limit:,} tokens", f"{state.elapsed:.1f}s", f"{rate} tok/s"]
     if state.samples and not state.tree:  # a search counts its nodes in the tree view instead
         figures.append(f"{state.n_finished}/{state.samples} done")
+        if state.width is not None and state.final is None:
+            figures.append(f"{min(state.width, state.samples)} at once")
     if state.phase and state.final is None:
         figures.append(state.phase)
 

@@ -1,0 +1,72 @@
+"""`ttc doctor`: what ttc runs on here, as figures: the CPU, the llama.cpp build, and each model's
+measured decoding speed per width (the curve the sampling width is chosen from)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ttc_cli.engine import throughput
+from ttc_cli.engine.host import cache_dir, cpu_advertises_amx, cpu_signature
+
+
+def measure_now(load: Callable[[], Any], widest: int, stop: threading.Event) -> dict[str, throughput.Curve]:
+    """Load a model with `load` and measure its curve up to `widest` samples at once (cached too); Ctrl-C
+    (`stop`) ends it with nothing measured."""
+    from contextlib import closing
+
+    from ttc_cli.engine.sequence import MAX_SEQUENCES, SamplingParams
+    from ttc_cli.errors import UsageError
+
+    if not 1 <= widest < MAX_SEQUENCES:
+        raise UsageError(f"--widest must be from 1 to {MAX_SEQUENCES - 1}, got {widest}", "e.g. --widest 16")
+    with closing(load()) as engine:
+        engine.reserve(64 + widest * 16, widest + 1)
+        key = engine.throughput_key()
+        curve = throughput.measure_and_store(engine, key, widest, SamplingParams(top_logprobs=20), stop)
+    return {key: curve} if curve is not None else {}
+
+
+def report(measured: dict[str, throughput.Curve] | None = None) -> dict[str, Any]:
+    """The host and every cached curve (`measured`: curves this command just measured, by key)."""
+    from ttc_cli.engine.llama import llama_version, supports_gpu_offload
+
+    curves = throughput.all_cached() | (measured or {})
+    return {
+        "cpu": cpu_signature(),
+        "amx": cpu_advertises_amx(),
+        "llama_cpp_python": llama_version(),
+        "gpu_offload": supports_gpu_offload(),
+        "cache": str(cache_dir()),
+        "curves": [
+            {
+                "key": key,
+                "tokens_per_s": curve.to_json(),
+                "speedup": round(curve.rate(curve.widest) / curve.rate(1), 2),
+                "measured_now": key in (measured or {}),
+            }
+            for key, curve in sorted(curves.items())
+        ],
+    }
+
+
+def text(data: dict[str, Any]) -> str:
+    lines = [
+        f"cpu               {data['cpu']}{' (AMX)' if data['amx'] else ''}",
+        f"llama-cpp-python  {data['llama_cpp_python']} · GPU offload {_yes(data['gpu_offload'])}",
+        f"cache             {data['cache']}",
+    ]
+    if not data["curves"]:
+        lines.append("no throughput measured yet: `ttc doctor --measure [-m MODEL]`, or any sampling run")
+    for c in data["curves"]:
+        _, _, model, threads, offload, *_ = c["key"].split("|") + [""] * 6
+        rates = " · ".join(f"{w}: {r:g}" for w, r in c["tokens_per_s"].items())
+        widest = list(c["tokens_per_s"])[-1]
+        lines.append(f"{model.rsplit(':', 1)[0]} ({threads}, {offload}) tok/s by samples at once  {rates}")
+        lines.append(f"    {widest} at once decode {c['speedup']:g}x as fast as one")
+    return "\n".join(lines)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
