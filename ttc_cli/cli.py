@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import typer
 
 from ttc_cli import __version__
+from ttc_cli.cli_models import models_app
 from ttc_cli.interrupts import Interrupts
 from ttc_cli.options import EngineOptions, OutputOptions, PlanOptions, with_options
 
@@ -265,6 +266,9 @@ def doctor(
                 raise typer.Exit(interrupts.exit_code)
     data = report(measured)
     _emit(json.dumps(data, indent=2) if as_json else text(data))
+
+
+app.add_typer(models_app, name="models")
 
 
 @app.command("strategies")

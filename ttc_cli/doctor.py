@@ -30,15 +30,28 @@ def measure_now(load: Callable[[], Any], widest: int, stop: threading.Event) -> 
 
 def report(measured: dict[str, throughput.Curve] | None = None) -> dict[str, Any]:
     """The host and every cached curve (`measured`: curves this command just measured, by key)."""
-    from ttc_cli.engine.llama import llama_version, supports_gpu_offload
+    import os
+
+    from ttc_cli.config import user_path
+    from ttc_cli.engine.host import extra_bufts_verdicts
+    from ttc_cli.engine.llama import build_features, llama_version, supports_gpu_offload
+    from ttc_cli.engine.stores import all_models
 
     curves = throughput.all_cached() | (measured or {})
+    stores: dict[str, int] = {}
+    for found in all_models():
+        stores[found.source] = stores.get(found.source, 0) + 1
     return {
         "cpu": cpu_signature(),
+        "threads": os.cpu_count(),
         "amx": cpu_advertises_amx(),
+        "amx_probe": extra_bufts_verdicts(),
         "llama_cpp_python": llama_version(),
+        "build": build_features(),
         "gpu_offload": supports_gpu_offload(),
+        "app_dir": str(user_path()),
         "cache": str(cache_dir()),
+        "models_found": stores,
         "curves": [
             {
                 "key": key,
@@ -55,8 +68,18 @@ def text(data: dict[str, Any]) -> str:
     lines = [
         f"cpu               {data['cpu']}{' (AMX)' if data['amx'] else ''}",
         f"llama-cpp-python  {data['llama_cpp_python']} · GPU offload {_yes(data['gpu_offload'])}",
+        f"build             {data['build']}",
+        f"threads           {data['threads']} (ttc uses them all; --threads sets fewer)",
+        f"app dir           {data['app_dir']} (profiles/, prompts/, models.yaml)",
         f"cache             {data['cache']}",
+        "models found      "
+        + (
+            ", ".join(f"{n} in {src}" for src, n in data["models_found"].items()) or "none (see `ttc models`)"
+        ),
     ]
+    if data["amx"]:
+        verdicts = data["amx_probe"]
+        lines.append(f"AMX probe         {verdicts or 'not run yet (runs at the first model load)'}")
     if not data["curves"]:
         lines.append("no throughput measured yet: `ttc doctor --measure [-m MODEL]`, or any sampling run")
     for c in data["curves"]:

@@ -77,6 +77,15 @@ def extra_bufts_allowed(model_path: Path, llama_version: str) -> bool:
     return bool(verdicts[key])
 
 
+def extra_bufts_verdicts() -> dict[str, bool]:
+    """The probe's cached verdicts (key: CPU, build, model), for `ttc doctor`."""
+    try:
+        data = json.loads((cache_dir() / "host-probe.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def probe_extra_bufts(model_path: Path) -> bool:
     """Load and decode in a child process with extra buffer types on; False if the child dies."""
     try:

@@ -55,6 +55,12 @@ def supports_gpu_offload() -> bool:
     return bool(L.llama_supports_gpu_offload())
 
 
+def build_features() -> str:
+    """What this llama.cpp build was compiled with, as llama.cpp says it ('CPU : AVX2 = 1 | ...')."""
+    _init_backend(False)
+    return " ".join(L.llama_print_system_info().decode(errors="replace").split())
+
+
 def llama_version() -> str:
     return str(getattr(L, "__version__", "unknown"))
 

@@ -34,9 +34,15 @@ def default_model_path() -> Path:
 
 
 def resolve_model_path(model: str | os.PathLike[str] | None) -> Path:
-    """The model to load: `model`, else $TTC_MODEL, else the default; validated as a GGUF file."""
+    """The model to load: `model`, else $TTC_MODEL, else the default; a path, or a name the model stores
+    know (`stores.py`: an alias, ollama's `qwen2.5:7b`, a Hugging Face `ORG/REPO:Q4_K_M`); validated as a
+    GGUF file."""
     chosen = model or os.environ.get("TTC_MODEL") or None
     path = Path(chosen).expanduser() if chosen else default_model_path()
+    if chosen and not path.exists() and not str(chosen).endswith(".gguf"):
+        from ttc_cli.engine.stores import find
+
+        path = find(str(chosen))
     check_gguf(path)
     return path
 
