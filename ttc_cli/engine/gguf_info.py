@@ -4,11 +4,12 @@ what `ttc models` shows is cached per file (path, size, modification time) besid
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from ttc_cli.engine.host import cache_dir
+from ttc_cli.engine.host import read_cache, write_cache
+
+CACHE = "gguf-info.json"
 
 
 def _key(path: Path) -> str:
@@ -23,20 +24,10 @@ def describe(path: Path) -> dict[str, Any]:
         key = _key(path)
     except OSError as e:
         return {"error": e.strerror or str(e)}
-    cache = cache_dir() / "gguf-info.json"
-    try:
-        known = json.loads(cache.read_text())
-    except (OSError, ValueError):
-        known = {}
-    if not isinstance(known, dict):
-        known = {}
+    known = read_cache(CACHE)
     if key not in known:
         known[key] = _read(path)
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            cache.write_text(json.dumps(known, indent=1))
-        except OSError:
-            pass  # an unwritable cache costs a read next time
+        write_cache(CACHE, known)
     return dict(known[key])
 
 

@@ -14,6 +14,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+PROBE_CACHE = "host-probe.json"
 
 
 def cache_dir() -> Path:
@@ -22,6 +25,27 @@ def cache_dir() -> Path:
         return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "ttc"
+
+
+def read_cache(name: str) -> dict[str, Any]:
+    """One of ttc's JSON caches (`name` in the cache dir); empty when missing or unreadable."""
+    try:
+        data = json.loads((cache_dir() / name).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_cache(name: str, data: dict[str, Any]) -> None:
+    """Replace a JSON cache whole (atomically); an unwritable cache costs a recomputation later, no more."""
+    path = cache_dir() / name
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        tmp.replace(path)
+    except OSError:
+        pass
 
 
 def _cpuinfo() -> str:
@@ -62,28 +86,16 @@ def extra_bufts_allowed(model_path: Path, llama_version: str) -> bool:
         return True
     stat = model_path.stat()
     key = f"{_cpu_model(info)}|llama-cpp-python {llama_version}|{model_path.name}:{stat.st_size}"
-    cache = cache_dir() / "host-probe.json"
-    try:
-        verdicts = json.loads(cache.read_text())
-    except (OSError, ValueError):
-        verdicts = {}
+    verdicts = read_cache(PROBE_CACHE)
     if key not in verdicts:
         verdicts[key] = probe_extra_bufts(model_path)
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            cache.write_text(json.dumps(verdicts, indent=1))
-        except OSError:
-            pass  # an unwritable cache costs a probe next time, nothing more
+        write_cache(PROBE_CACHE, verdicts)
     return bool(verdicts[key])
 
 
 def extra_bufts_verdicts() -> dict[str, bool]:
     """The probe's cached verdicts (key: CPU, build, model), for `ttc doctor`."""
-    try:
-        data = json.loads((cache_dir() / "host-probe.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_cache(PROBE_CACHE)
 
 
 def probe_extra_bufts(model_path: Path) -> bool:

@@ -11,14 +11,13 @@ that found the curve cached.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ttc_cli.budget import TokenBudget
-from ttc_cli.engine.host import cache_dir
+from ttc_cli.engine.host import read_cache, write_cache
 from ttc_cli.engine.sequence import SamplingParams
 
 if TYPE_CHECKING:
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
 WARM_STEPS = 1  # an untimed step first: the first pass at a new width allocates compute buffers
 TIMED_STEPS = 5
 PROBE_TEXT = "Once upon a time"
+CACHE = "throughput.json"
 
 
 @dataclass(frozen=True)
@@ -97,11 +97,7 @@ def measure(
 
 
 def _cache() -> dict[str, dict[str, float]]:
-    try:
-        data = json.loads((cache_dir() / "throughput.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_cache(CACHE)
 
 
 def cached(key: str, widest: int) -> Curve | None:
@@ -115,16 +111,7 @@ def cached(key: str, widest: int) -> Curve | None:
 
 
 def store(key: str, curve: Curve) -> None:
-    data = _cache()
-    data[key] = curve.to_json()
-    path = cache_dir() / "throughput.json"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1))
-        tmp.replace(path)
-    except OSError:
-        pass  # an unwritable cache costs a measurement next time, nothing more
+    write_cache(CACHE, _cache() | {key: curve.to_json()})
 
 
 def all_cached() -> dict[str, Curve]:
