@@ -96,30 +96,24 @@ def measure(
     return Curve(tuple(rates))
 
 
-def _cache() -> dict[str, dict[str, float]]:
-    return read_cache(CACHE)
-
-
 def cached(key: str, widest: int) -> Curve | None:
     """The cached curve for `key` if it reaches `widest`."""
-    entry = _cache().get(key)
-    try:
-        curve = Curve.from_json(entry) if isinstance(entry, dict) and entry else None
-    except (TypeError, ValueError):
-        return None
+    curve = all_cached().get(key)
     return curve if curve is not None and curve.widest >= widest else None
 
 
 def store(key: str, curve: Curve) -> None:
-    write_cache(CACHE, _cache() | {key: curve.to_json()})
+    write_cache(CACHE, read_cache(CACHE) | {key: curve.to_json()})
 
 
 def all_cached() -> dict[str, Curve]:
+    """Every cached curve by key; an entry that is not a curve (a damaged file) is left out."""
     out = {}
-    for key, entry in _cache().items():
+    for key, entry in read_cache(CACHE).items():
         try:
-            out[key] = Curve.from_json(entry)
-        except (TypeError, ValueError, AttributeError, IndexError):
+            if isinstance(entry, dict) and entry:
+                out[key] = Curve.from_json(entry)
+        except (TypeError, ValueError, AttributeError):
             continue
     return out
 
