@@ -119,7 +119,10 @@ def test_full_prints_the_response_the_json_reports_as_chosen():
 
 
 def test_the_same_seed_gives_the_same_candidates():
+    # --no-early-stop: whether two samples agree soon enough to stop depends on the words this host's
+    # kernels make the model write; what is tested is that a seed fixes them.
     args = ("Name 3 colours of the rainbow.", "--seed", "11", "-b", "160", "-n", "3", "--max-tokens", "48")
+    args += ("--no-early-stop",)
     first, second = ask_json(*args), ask_json(*args)
     texts = [c["text"] for c in first["candidates"]]
     assert texts == [c["text"] for c in second["candidates"]]

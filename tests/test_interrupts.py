@@ -178,6 +178,30 @@ def test_a_second_ctrl_c_aborts_at_once(endless):
     assert err.rstrip().endswith("ttc: interrupted") or json.loads(out)["stopped_because"] == "interrupted"
 
 
+@pytest.mark.parametrize("where", ["in-a-command", "outside-a-command"])
+def test_a_second_signal_ends_with_one_line_and_its_status(where, monkeypatch, capsys):
+    """The abort path on its own, without the race of two real signals: wherever the second one lands
+    (inside a command, where Typer would turn a KeyboardInterrupt into a silent exit, or outside one),
+    ttc says so and exits 128 + the signal."""
+    from ttc_cli import cli
+    from ttc_cli.interrupts import Interrupts
+
+    handler = Interrupts()
+
+    def second_signal(*args: object, **kwargs: object) -> None:
+        handler._handle(signal.SIGTERM, None)
+        handler._handle(signal.SIGTERM, None)
+
+    if where == "in-a-command":
+        monkeypatch.setattr(cli.typer, "echo", second_signal)  # `ttc strategies` prints with typer.echo
+    else:
+        monkeypatch.setattr(cli, "app", second_signal)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["strategies"])
+    assert exited.value.code == 143
+    assert capsys.readouterr().err == "ttc: interrupted\n"
+
+
 def test_sigterm_stops_the_run_with_its_best_answer(endless):
     run = Ttc("ask", "Tell a story.", "--task", endless, "-n", "2", "--max-tokens", "3000", "--json")
     run.wait_for("ttc: prefill:")

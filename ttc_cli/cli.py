@@ -13,15 +13,17 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from contextlib import ExitStack, closing, nullcontext
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Annotated, Any
 
 import typer
 
-from ttc_cli import __version__
+from ttc_cli import __version__, runlog
+from ttc_cli.cli_bench import bench
 from ttc_cli.cli_models import models_app
+from ttc_cli.cli_runs import replay, runs, show
+from ttc_cli.engines import load_engine
 from ttc_cli.interrupts import Interrupts
 from ttc_cli.options import EngineOptions, OutputOptions, PlanOptions, with_options
 
@@ -78,28 +80,9 @@ def _read_question(question: str | None) -> str:
         raise UsageError("stdin is not UTF-8 text", "pipe the question as UTF-8 text") from None
 
 
-def load_engine(model: str | None, opts: EngineOptions, stop: Any = None) -> tuple[Any, float]:
-    """Resolve and load the model once (Ctrl-C, setting `stop`, cuts the load short); returns the
-    engine and the seconds it took."""
-    from ttc_cli.engine.model_file import resolve_model_path
-
-    path = resolve_model_path(model)
-    if opts.verbose:
-        sys.stderr.write(f"ttc: load: {path}\n")
-    start = time.perf_counter()
-    from ttc_cli.engine.llama import LlamaEngine
-
-    # A minimal context: `runner.prepare` sizes it for the request (and never past --ctx).
-    engine = LlamaEngine(
-        path,
-        gpu_layers=opts.gpu_layers,
-        threads=opts.threads,
-        verbose=opts.verbose,
-        n_ctx=256,
-        n_seq_max=2,
-        stop=stop,
-    )
-    return engine, time.perf_counter() - start
+def _logged_options(opts: PlanOptions, engine_opts: EngineOptions) -> dict[str, Any]:
+    """The options a run log entry keeps (the API key's variable name, never its value)."""
+    return {"plan": asdict(opts), "engine": asdict(engine_opts)}
 
 
 def _load_verifier(path: str | None, opts: EngineOptions, stop: Any = None) -> Any:
@@ -155,10 +138,14 @@ def ask(
             from ttc_cli.ui.live import LiveView
 
             view = LiveView(console, new_state(the_plan, engine))
+        recorder = runlog.Recorder() if runlog.enabled(out.no_log) else None
         with view or nullcontext():
-            result = execute(the_plan, run_ctx, listener(view, engine_opts.verbose), load_s=load_s)
+            hear = listener(view, engine_opts.verbose, recorder)
+            result = execute(the_plan, run_ctx, hear, load_s=load_s)
 
     data = result.to_json()
+    if recorder is not None:
+        runlog.write("ask", data, recorder, _logged_options(opts, engine_opts))
     answer = result.final.response if full else result.final.answer
     _emit(json.dumps(data, ensure_ascii=False) if out.as_json else answer.rstrip())
     if console is not None:
@@ -200,9 +187,15 @@ def compare(
     if opts.seed is None:  # one seed for every run, so sampling strategies differ only in how they choose
         opts = replace(opts, seed=secrets.randbelow(2**31))
     plans, left_out = build_each(text, strategies, opts)
+    if engine_opts.backend == "openai" and not strategies:  # all of them: those a server can run
+        refused = {p.strategy.name: why for p in plans if (why := p.server_refusal())}
+        left_out += [f"leaving out {name}: {why}" for name, why in refused.items()]
+        plans = [p for p in plans if p.strategy.name not in refused]
     sys.stderr.writelines(f"ttc: {note}\n" for note in left_out)
     wanted: list[str | None] = list(models) if models else [None]
-    paths = [resolve_model_path(m) for m in wanted]  # every path is checked before any model loads
+    remote = engine_opts.backend == "openai"
+    # Every path is checked before any model loads (a server's names are checked as each one loads).
+    paths = [m if remote else resolve_model_path(m) for m in wanted]
 
     console = stderr_console(out.quiet)
     results = []
@@ -211,7 +204,7 @@ def compare(
         for path in paths:
             if interrupts.stop.is_set():  # between runs: the runs so far are the result
                 break
-            engine, load_s = load_engine(str(path), engine_opts, interrupts.stop)
+            engine, load_s = load_engine(None if path is None else str(path), engine_opts, interrupts.stop)
             with closing(engine):  # one model in memory at a time
                 contexts = [prepare(p, engine, judge, interrupts.stop) for p in plans]
                 how = next(filter(None, map(isolation_of, contexts)), None)
@@ -227,8 +220,12 @@ def compare(
                             break
                         if view is not None:
                             view.select(i)
-                        hear = listener(view, engine_opts.verbose)
+                        recorder = runlog.Recorder() if runlog.enabled(out.no_log) else None
+                        hear = listener(view, engine_opts.verbose, recorder)
                         results.append(execute(p, run_ctx, hear, load_s=load_s if i == 0 else 0.0))
+                        if recorder is not None:
+                            logged = _logged_options(opts, engine_opts)
+                            runlog.write("compare", results[-1].to_json(), recorder, logged)
         if not results:
             interrupts.check()  # stopped before the first run: there is nothing to show
 
@@ -269,6 +266,10 @@ def doctor(
 
 
 app.add_typer(models_app, name="models")
+app.command("bench")(bench)
+app.command("runs")(runs)
+app.command("show")(show)
+app.command("replay")(replay)
 
 
 @app.command("strategies")
@@ -283,7 +284,7 @@ def list_strategies() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and turn every user-fixable failure into one line and exit code 2."""
-    from ttc_cli.errors import Interrupted, UsageError
+    from ttc_cli.errors import Aborted, Interrupted, UsageError
 
     args = sys.argv[1:] if argv is None else list(argv)
     try:
@@ -291,12 +292,13 @@ def main(argv: list[str] | None = None) -> None:
     except UsageError as e:
         _err(str(e))
         code = EXIT_USAGE
-    except typer.Abort:
-        code = EXIT_INTERRUPTED
     except Interrupted as e:  # before a run started: nothing to print
         sys.stderr.write("ttc: interrupted\n")
         code = e.exit_code
-    except KeyboardInterrupt:  # a second Ctrl-C
+    except Aborted as e:  # a second Ctrl-C
+        sys.stderr.write("ttc: interrupted\n")
+        code = e.exit_code
+    except (KeyboardInterrupt, typer.Abort):  # Ctrl-C before the handler was installed, or at a prompt
         sys.stderr.write("ttc: interrupted\n")
         code = EXIT_INTERRUPTED
     except BrokenPipeError:

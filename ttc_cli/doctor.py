@@ -52,6 +52,9 @@ def report(measured: dict[str, throughput.Curve] | None = None) -> dict[str, Any
         "app_dir": str(user_path()),
         "cache": str(cache_dir()),
         "models_found": stores,
+        "backend": os.environ.get("TTC_BACKEND", "llama"),
+        "base_url": os.environ.get("TTC_BASE_URL"),
+        "servers": _servers(),
         "curves": [
             {
                 "key": key,
@@ -77,6 +80,13 @@ def text(data: dict[str, Any]) -> str:
             ", ".join(f"{n} in {src}" for src, n in data["models_found"].items()) or "none (see `ttc models`)"
         ),
     ]
+    url = f" · TTC_BASE_URL {data['base_url']}" if data["base_url"] else ""
+    lines.append(f"backend           {data['backend']}{url}")
+    for s in data["servers"]:
+        lost = "; ".join(s["degraded"]) or "nothing degraded"
+        lines.append(
+            f"server            {s['url']} {s['model']} ({s['kind']}, {s['parallel']} at once): {lost}"
+        )
     if data["amx"]:
         verdicts = data["amx_probe"]
         lines.append(f"AMX probe         {verdicts or 'not run yet (runs at the first model load)'}")
@@ -89,6 +99,23 @@ def text(data: dict[str, Any]) -> str:
         lines.append(f"{model.rsplit(':', 1)[0]} ({threads}, {offload}) tok/s by samples at once  {rates}")
         lines.append(f"    {widest} at once decode {c['speedup']:g}x as fast as one")
     return "\n".join(lines)
+
+
+def _servers() -> list[dict[str, Any]]:
+    """The OpenAI-compatible servers ttc has probed, with what each offered."""
+    from ttc_cli.engine.capabilities import CAPABILITY_CACHE, Capabilities
+    from ttc_cli.engine.host import read_cache
+
+    out = []
+    for key, entry in sorted(read_cache(CAPABILITY_CACHE).items()):
+        try:
+            caps = Capabilities(**entry)
+        except TypeError:
+            continue
+        url = key.split(" ", 1)[0]
+        out.append({"url": url, "model": caps.model, "kind": caps.kind, "parallel": caps.parallel,
+                    "degraded": caps.degraded()})  # fmt: skip
+    return out
 
 
 def _yes(flag: bool) -> str:

@@ -30,3 +30,13 @@ class Interrupted(Exception):
     def __init__(self, exit_code: int) -> None:
         super().__init__("interrupted")
         self.exit_code = exit_code
+
+
+class Aborted(BaseException):
+    """A second Ctrl-C or SIGTERM: stop now, whatever is running. A BaseException, like KeyboardInterrupt,
+    so no `except Exception` on the way swallows it; not KeyboardInterrupt itself, which Typer turns into a
+    silent exit 130 that `main` could not tell from a run that ended normally."""
+
+    def __init__(self, exit_code: int) -> None:
+        super().__init__("aborted")
+        self.exit_code = exit_code

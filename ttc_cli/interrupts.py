@@ -3,8 +3,8 @@
 One `Interrupts` spans a whole command (loading the models, every run of `compare`, printing), so a signal
 means the same thing whenever it comes: it sets `stop`, which llama.cpp's loader checks between tensors
 and the engine between forward passes (of at most `n_batch` tokens, well under a second on a small model),
-so the run ends promptly and reports its best answer so far. A second signal raises KeyboardInterrupt at
-once. The exit status is 128 + the signal: 130 for Ctrl-C, 143 for SIGTERM (`timeout 60 ttc ask ...`
+so the run ends promptly and reports its best answer so far. A second signal raises `Aborted` at once.
+The exit status is 128 + the signal: 130 for Ctrl-C, 143 for SIGTERM (`timeout 60 ttc ask ...`
 still prints the best answer it had).
 """
 
@@ -14,7 +14,7 @@ import signal
 import threading
 from types import FrameType, TracebackType
 
-from ttc_cli.errors import Interrupted
+from ttc_cli.errors import Aborted, Interrupted
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -39,7 +39,7 @@ class Interrupts:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.stop.is_set():
-            raise KeyboardInterrupt
+            raise Aborted(128 + signum)
         self.signum = signum
         self.stop.set()
 

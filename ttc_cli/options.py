@@ -110,6 +110,30 @@ class EngineOptions:
     ] = None
     threads: Annotated[int | None, _opt("--threads", help="CPU threads (default: all cores).")] = None
     verbose: Annotated[bool, _opt("--verbose", "-v", help="Show llama.cpp's log on stderr.")] = False
+    backend: Annotated[
+        str,
+        _opt(
+            "--backend",
+            envvar="TTC_BACKEND",
+            help="llama (in-process llama.cpp, the default) or openai (an OpenAI-compatible server).",
+        ),
+    ] = "llama"
+    base_url: Annotated[
+        str | None,
+        _opt(
+            "--base-url",
+            envvar="TTC_BASE_URL",
+            help="The server for --backend openai, e.g. http://host:8080/v1.",
+        ),
+    ] = None
+    api_key_env: Annotated[
+        str,
+        _opt("--api-key-env", help="The environment variable holding the server's API key (never printed)."),
+    ] = "OPENAI_API_KEY"
+    parallel: Annotated[
+        int | None,
+        _opt("--parallel", min=1, help="Requests at once with --backend openai (default: the server's)."),
+    ] = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +143,9 @@ class OutputOptions:
     as_json: Annotated[bool, _opt("--json", help="Print JSON with the full result on stdout.")] = False
     no_live: Annotated[bool, _opt("--no-live", help="No live view; only the closing summary.")] = False
     quiet: Annotated[bool, _opt("--quiet", "-q", help="Nothing on stderr but errors.")] = False
+    no_log: Annotated[
+        bool, _opt("--no-log", help="Keep this run out of the run log (`ttc runs`; TTC_LOG=0 for all).")
+    ] = False
 
 
 GROUPS = (PlanOptions, EngineOptions, OutputOptions)

@@ -60,6 +60,18 @@ class Plan:
         two = self.program_prompt is not None and self.program_prompt is not self.prompt
         return HYBRID if two else self.prompt.name
 
+    def server_refusal(self) -> str | None:
+        """Why a server could not run this plan (it cannot continue a partial reply or hand out logits)."""
+        if self.strategy.search and self.strategy.name != "refine":  # refine's turns are whole conversations
+            return f"{self.strategy.name} extends partial answers step by step"
+        if self.thinking is not None:
+            return "budget forcing edits the reply while it is written"
+        if self.prompt.prefill or (self.program_prompt is not None and self.program_prompt.prefill):
+            return f"the prompt '{self.prompt.name}' starts the reply with its own text (prefill)"
+        if self.search.verify_samples and not self.search.verifier.startswith("cmd:"):
+            return f"the {self.search.verifier} verifier reads the model's raw probabilities"
+        return None
+
     def new_budget(self) -> TokenBudget:
         return TokenBudget(self.budget_limit, preset=self.budget_preset)
 

@@ -36,6 +36,7 @@ class Profile:
     thinking: dict[str, str]
     search: dict[str, Any] = field(default_factory=dict)  # tree-search defaults (see _check_search)
     execution: dict[str, float] = field(default_factory=dict)  # programs: hybrid share and sandbox limits
+    auto: dict[str, int] = field(default_factory=dict)  # auto's samples per difficulty (`ttc bench --fit`)
 
     def budget(self, spec: str | None) -> tuple[TokenBudget, Preset]:
         """Parse --budget (a preset name or a positive token count) into a budget and its defaults."""
@@ -69,7 +70,7 @@ def load_profile(name: str = "default") -> Profile:
     """Profile `name` over the default profile (built-in, then the user's), so every key has a value."""
     data, where = load_layers("profiles", name, under=("default",))
     known = {"default_budget", "budgets", "sampling", "engine", "early_stop", "thinking", "search"}
-    known.add("execution")
+    known |= {"execution", "auto"}
     unknown = set(data) - known
     require(not unknown, where, f"unknown key(s) {keys_text(unknown)}")
     budgets = data.get("budgets")
@@ -115,6 +116,7 @@ def load_profile(name: str = "default") -> Profile:
         _thinking(data.get("thinking"), where),
         _search(data.get("search"), where),
         _execution(data.get("execution"), where),
+        _auto(data.get("auto"), where),
     )
 
 
@@ -166,6 +168,17 @@ def _execution(section: object, where: list[Path]) -> dict[str, float]:
     return dict(section)
 
 
+def _auto(section: object, where: list[Path]) -> dict[str, int]:
+    """`auto: {routes: {easy: 4, medium: 8, hard: 16}}`: samples (probe included) per difficulty."""
+    section = _section(section, where, "auto", {"routes", "fitted"})
+    routes = _section(section.get("routes"), where, "auto.routes", DIFFICULTIES)
+    for key, value in routes.items():
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        require(ok, where, f"auto.routes.{key} must be a positive number of samples")
+    return dict(routes)
+
+
+DIFFICULTIES = ("easy", "medium", "hard")
 _THINKING_KEYS = {"open", "close", "wait", "answer"}
 
 

@@ -32,6 +32,12 @@ def prepare(
 ) -> RunContext:
     """Render and tokenize the prompt, check it fits, size the engine's context for this run; `stop` is
     what Ctrl-C sets (a new one when None)."""
+    why = p.server_refusal()
+    if why is not None and any(e is not None and not e.continues_text for e in (engine, verifier_engine)):
+        raise UsageError(
+            f"--backend openai cannot run this: {why}",
+            "use greedy, best-of-n, self-consistency, auto or refine (a 'cmd:' verifier works)",
+        )
     messages = p.prompt.messages(p.question)
     tokens = engine.chat_tokens(messages)
     if p.prompt.prefill:
@@ -67,6 +73,7 @@ def prepare(
         vote=p.options.vote,
         scorer=p.options.scorer,
         early=p.early,
+        routes=p.profile.auto,
         thinking=p.thinking,
         search=p.search,
         verifier_engine=verifier_engine,
@@ -131,6 +138,7 @@ class RunResult:
     widths: list[WidthChosen] = field(default_factory=list)  # the sampler's widths, in order
     curve: throughput.Curve | None = None  # the throughput curve they were chosen from
     measure_s: float | None = None  # seconds this run spent measuring the curve (first run on a host)
+    backend: dict[str, Any] = field(default_factory=dict)  # where it ran (Engine.backend_json)
 
     def width_json(self) -> dict[str, Any] | None:
         """--json's `width`: how many samples decoded at once, each choice and why."""
@@ -199,6 +207,7 @@ class RunResult:
             "votes": [v.to_json() for v in f.votes],
             "execution": self.execution_json(),
             "width": self.width_json(),
+            "backend": self.backend,
         }
 
 
@@ -252,6 +261,7 @@ def execute(
         widths=widths,
         curve=ctx.throughput,
         measure_s=measured_s,
+        backend=ctx.engine.backend_json(),
     )
 
 

@@ -55,6 +55,8 @@ class Engine(ABC):
     model_name: str = "model"
     n_batch: int = 512
     n_ctx_train: int = 4096  # the model's own context window (positions per sequence)
+    continues_text = True  # can extend a reply mid-way (forks at any token, forced text, raw logits)
+    parallel: int | None = None  # requests a server serves at once; None for an in-process engine
 
     def __init__(self, n_seq_max: int) -> None:
         self.stats = EngineStats()
@@ -119,6 +121,10 @@ class Engine(ABC):
     @abstractmethod
     def close(self) -> None:
         """Free what the backend holds (the model, its context); the engine is unusable afterwards."""
+
+    def backend_json(self) -> dict[str, Any]:
+        """--json's `backend`: where the run went."""
+        return {"name": "in-process", "device": self.device}
 
     def throughput_key(self) -> str | None:
         """What its decoding speed depends on (host, build, model, threads, offload), naming its cached

@@ -40,10 +40,10 @@ def run(ctx: RunContext) -> Iterator[Event]:
         if not routed:
             if finished < probe:
                 return None
-            route = classify(tally, probe, most)
+            route = classify(tally, probe, most, ctx.routes)
             routed.append(route)
             out.limit = route.samples
-            if route.difficulty == "easy":
+            if stops(route.difficulty, route.samples, probe, most):
                 return StopDecision("auto", route.reason)
             return None
         return rule.check([v.weight for v in tally.snapshot()], finished, total) if rule else None
@@ -58,13 +58,22 @@ def run(ctx: RunContext) -> Iterator[Event]:
     yield replace(choose(out, ctx, weighted=False), route=routed[0] if routed else None)
 
 
-def classify(tally: VoteTally, probe: int, most: int) -> Routed:
+def classify(tally: VoteTally, probe: int, most: int, routes: dict[str, int] | None = None) -> Routed:
+    """The route the probe's agreement asks for; a profile's `auto.routes` (fitted by `ttc bench --fit`)
+    sets the samples of each difficulty, never more than N nor fewer than the probe."""
     votes = tally.snapshot()
     leader = votes[0].count if votes else 0
     answers = len(votes)
     seen = f"{leader} of {probe} probe samples agree ({answers} distinct answer{'s' if answers != 1 else ''})"
-    if leader == probe:
-        return Routed("easy", f"{seen}: stop", probe)
-    if leader >= 2:
-        return Routed("medium", f"{seen}: self-consistency up to {most // 2} samples", max(probe, most // 2))
-    return Routed("hard", f"{seen}: self-consistency up to {most} samples", most)
+    difficulty = "easy" if leader == probe else "medium" if leader >= 2 else "hard"
+    default = {"easy": probe, "medium": max(probe, most // 2), "hard": most}[difficulty]
+    samples = max(probe, min(most, (routes or {}).get(difficulty, default)))
+    if stops(difficulty, samples, probe, most):
+        return Routed(difficulty, f"{seen}: stop", probe)
+    return Routed(difficulty, f"{seen}: self-consistency up to {samples} samples", samples)
+
+
+def stops(difficulty: str, samples: int, probe: int, most: int) -> bool:
+    """Whether the route ends the run at the probe: an easy question, or a route no larger than the probe
+    when more samples were allowed."""
+    return difficulty == "easy" or samples <= probe < most

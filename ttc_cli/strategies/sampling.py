@@ -247,7 +247,12 @@ class Sampler:
                 "fixed",
             )
         elif ctx.throughput is None:
-            choice, policy = Width(min(self.n, NO_CURVE_WIDTH), "the engine has no throughput curve"), "fixed"
+            if ctx.engine.parallel is not None:
+                served = f"the server serves {ctx.engine.parallel} at once"
+                choice, policy = Width(min(self.n, ctx.engine.parallel), served), "fixed"
+            else:
+                none = "the engine has no throughput curve"
+                choice, policy = Width(min(self.n, NO_CURVE_WIDTH), none), "fixed"
         else:
             counts = [v.weight for v in out.tally.snapshot()]
             to_stop = votes_to_stop(self.rule, counts, known, out.target(self.n))

@@ -91,6 +91,7 @@ class RunState:
     tree: dict[int, NodeView] = field(default_factory=dict)  # search strategies' nodes, by id
     phase: str | None = None  # work under way that shows no tokens (prefill, judge, rollout)
     width: int | None = None  # samples decoding at once (the sampler's latest choice)
+    clock: Callable[[], float] = time.perf_counter  # `ttc replay` sets the recorded run's clock
 
     def update(self, event: Event) -> None:
         handler = HANDLERS.get(type(event))
@@ -101,7 +102,7 @@ class RunState:
     def elapsed(self) -> float:
         if self.started is None:
             return 0.0
-        return (self.finished_at or time.perf_counter()) - self.started
+        return (self.finished_at or self.clock()) - self.started
 
     @property
     def tokens_per_s(self) -> float:
@@ -128,7 +129,7 @@ def on(event_type: type[E]) -> Callable[[Callable[[RunState, E], None]], Callabl
 def _run_started(state: RunState, e: RunStarted) -> None:
     state.samples = e.samples
     state.budget_limit = e.budget_limit
-    state.started = time.perf_counter()
+    state.started = state.clock()
 
 
 @on(CandidateStarted)
@@ -224,7 +225,7 @@ def _final(state: RunState, e: Final) -> None:
         if view.status == GENERATING:
             state.n_finished += 1
             view.status, view.finished_order = "cancelled", state.n_finished
-    state.finished_at = time.perf_counter()
+    state.finished_at = state.clock()
 
 
 # ---- search trees ---------------------------------------------------------------------------------

@@ -37,13 +37,16 @@ def new_state(plan: Any, engine: Any) -> Any:
     )
 
 
-def listener(view: Listener | None, verbose: bool) -> Listener | None:
-    """What hears a run's events: the live view, and with --verbose a log of its phases on stderr."""
-    if not verbose:
+def listener(view: Listener | None, verbose: bool, recorder: Listener | None = None) -> Listener | None:
+    """What hears a run's events: the run log's recorder, the live view, and with --verbose a log of its
+    phases on stderr."""
+    if not verbose and recorder is None:
         return view
 
     def hear(event: Event) -> None:
-        if isinstance(event, Phase | WidthChosen):
+        if recorder is not None:
+            recorder(event)
+        if verbose and isinstance(event, Phase | WidthChosen):
             what = f"{event.name}: {event.detail}" if isinstance(event, Phase) else f"width: {event.detail}"
             sys.stderr.write(f"ttc: {what}\n")
             sys.stderr.flush()

@@ -1,0 +1,106 @@
+"""In-process llama.cpp against the same model behind an OpenAI-compatible server (`--backend openai`).
+
+Starts `python -m llama_cpp.server` on 127.0.0.1 with the model, then runs self-consistency with N samples
+(no early stop, the same seed) on the first K GSM8K questions both ways, one at a time, and prints per
+way: tokens generated, seconds, tokens/s, accuracy, and on how many questions the two ways' answers
+agree. The two ways sample with different samplers (ttc's llama.cpp chain against the server's), so the
+same seed does not give the same samples: agreement measures whether the answers a user gets differ,
+not whether the texts do.
+
+    python benchmarks/remote.py --questions 4 -n 16 [-m MODEL.gguf]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data" / "gsm8k-train-sample-300.jsonl"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(model: str, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "8192", "--interrupt_requests", "False"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    for _ in range(400):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    proc.kill()
+    raise SystemExit("the server did not start")
+
+
+def ask(question: str, args: argparse.Namespace, extra: list[str]) -> dict:
+    cmd = [sys.executable, "-m", "ttc_cli", "ask", question, "-s", "self-consistency", "-n", str(args.n),
+           "--no-early-stop", "--seed", str(args.seed), "--max-tokens", str(args.max_tokens), "-b", "max",
+           "--json", *extra]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=3600)
+    if done.returncode != 0:
+        raise SystemExit(done.stderr)
+    return json.loads(done.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--questions", type=int, default=4)
+    parser.add_argument("-n", type=int, default=16)
+    parser.add_argument("-m", "--model", default=None, help="GGUF path (default: ttc's built-in model)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--max-tokens", type=int, default=256)
+    args = parser.parse_args()
+    from ttc_cli.engine.model_file import resolve_model_path
+
+    model = str(resolve_model_path(args.model))
+    rows = [json.loads(line) for line in DATA.read_text().splitlines()[: args.questions]]
+    port = free_port()
+    server = start_server(model, port)
+    ways = {
+        "in-process": ["-m", model],
+        "server": ["--backend", "openai", "--base-url", f"http://127.0.0.1:{port}/v1"],
+    }
+    totals = {w: {"tokens": 0, "seconds": 0.0, "right": 0} for w in ways}
+    agree = 0
+    try:
+        for row in rows:
+            answers = {}
+            for way, extra in ways.items():
+                data = ask(row["question"], args, extra)
+                answers[way] = data["answer"]
+                t = totals[way]
+                t["tokens"] += data["usage"]["generated_tokens"]
+                t["seconds"] += data["timing"]["total_s"] - data["timing"]["load_s"]
+                t["right"] += data["answer"] == row["answer"]
+            agree += answers["in-process"] == answers["server"]
+            print(json.dumps({"id": row["id"], "gold": row["answer"], **answers}), file=sys.stderr)
+    finally:
+        server.terminate()
+    what = f"self-consistency N={args.n} · {len(rows)} questions · {os.cpu_count()} CPUs"
+    print(f"model {Path(model).name} · {what}")
+    for way, t in totals.items():
+        rate = t["tokens"] / t["seconds"] if t["seconds"] else 0.0
+        print(f"{way:<11} {t['tokens']:>6} tokens  {t['seconds']:7.1f} s  {rate:6.1f} tok/s  "
+              f"accuracy {t['right']}/{len(rows)}")  # fmt: skip
+    print(f"same answer both ways on {agree}/{len(rows)} questions")
+
+
+if __name__ == "__main__":
+    main()

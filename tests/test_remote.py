@@ -1,0 +1,303 @@
+"""`--backend openai` against a real OpenAI-compatible server: llama-cpp-python's own server
+(`python -m llama_cpp.server`, the `server` extra), started here on 127.0.0.1 on a free port and serving
+the default SmolLM2 GGUF. No mock stands in for it. Replies the tests depend on are forced by a grammar
+(the server applies it), so they hold on any host's kernels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import ANSWER_42, ENDLESS, ROOT, run_ttc, write_prompt
+
+from ttc_cli.engine.model_file import default_model_path
+
+SECRET = "sk-test-0123456789-never-print-me"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(default_model_path()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "4096",
+            "--interrupt_requests",
+            "False",  # ttc may stream several requests at once; they queue rather than cancel each other
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "OPENAI_API_KEY": ""},
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the server exited while starting"
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    proc.kill()
+    pytest.fail("llama_cpp.server did not start within 120 s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    proc = start_server(port := free_port())
+    yield f"http://127.0.0.1:{port}/v1"
+    stop_server(proc)
+
+
+def remote(url: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return run_ttc("ask", *args, "--backend", "openai", "--base-url", url, env=env, timeout=180)
+
+
+def remote_json(url: str, *args: str) -> dict:
+    done = remote(url, *args, "--json")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    return json.loads(done.stdout)
+
+
+def assert_one_line(done: subprocess.CompletedProcess, code: int, *needles: str) -> None:
+    assert done.returncode == code, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ttc: error:"), done.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+# ---- every strategy a server can run, through it -----------------------------------------------------
+@pytest.mark.parametrize("strategy", ["greedy", "best-of-n", "self-consistency", "auto", "refine"])
+def test_each_strategy_runs_through_the_server(server, user_path: Path, strategy: str):
+    task = write_prompt(user_path, "forty-two", ANSWER_42)
+    data = remote_json(server, "What is 12 + 30?", "-s", strategy, "-n", "3", "--task", task, "-b", "600")
+    assert data["answer"] == "42"
+    assert data["backend"]["name"] == "openai" and data["backend"]["url"] == server
+    assert data["backend"]["server"] == "llama-cpp-python" and data["backend"]["degraded"] == []
+    assert 0 < data["budget"]["spent"] <= data["budget"]["limit"] == 600
+    assert data["usage"]["generated_tokens"] == data["budget"]["spent"]
+    assert data["usage"]["prompt_tokens"] > 10  # counted by the server's tokenizer, not one marker token
+
+
+def test_samples_carry_the_servers_logprobs(server, user_path: Path):
+    data = remote_json(
+        server, "Tell me about cats.", "-s", "self-consistency", "-n", "2", "--max-tokens", "12"
+    )
+    for c in data["candidates"]:
+        assert c["tokens"] > 0 and c["mean_logprob"] < 0  # real log-probabilities, not zeros
+        assert c["confidence"] is not None and c["confidence"] > 0
+
+
+@pytest.mark.parametrize("budget", [1, 7, 50, 333])
+def test_the_budget_is_never_exceeded_with_requests_in_flight_at_once(server, user_path: Path, budget: int):
+    """Every sample could go on forever (the grammar has no end), three stream at once: the budget alone
+    stops them, and it is spent exactly, never overdrawn."""
+    task = write_prompt(user_path, "endless", ENDLESS)
+    args = ["Tell a story.", "-s", "self-consistency", "-n", "4", "--no-early-stop", "--parallel", "3"]
+    data = remote_json(server, *args, "--task", task, "-b", str(budget), "--max-tokens", "200")
+    spent = data["budget"]["spent"]
+    assert spent <= budget and spent == data["usage"]["generated_tokens"]
+    assert spent == sum(c["tokens"] for c in data["candidates"])
+    assert spent >= budget - 4  # shared out evenly, each share used to its end (rounding leaves < n)
+
+
+def test_strategies_a_server_cannot_run_are_refused_by_name(server):
+    done = remote(server, "What is 2+3?", "-s", "beam")
+    assert_one_line(done, 2, "--backend openai cannot run this", "beam")
+
+
+def test_compare_leaves_out_what_a_server_cannot_run(server, user_path: Path):
+    task = write_prompt(user_path, "forty-two", ANSWER_42)
+    done = run_ttc(
+        "compare", "What is 12 + 30?", "--backend", "openai", "--base-url", server, "--task", task,
+        "-n", "2", "-b", "300", "--json", timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    ran = {r["strategy"] for r in json.loads(done.stdout)}
+    assert {"greedy", "self-consistency"} <= ran and not ran & {"beam", "lookahead", "mcts"}
+    assert "leaving out beam" in done.stderr
+
+
+def test_the_api_key_is_sent_but_never_shown(server, user_path: Path, cache_path: Path):
+    args = ["What is 2+3?", "--api-key-env", "MY_KEY", "-s", "greedy", "--max-tokens", "8", "--json", "-v"]
+    done = remote(server, *args, env={"MY_KEY": SECRET})
+    assert done.returncode == 0, done.stderr
+    assert SECRET not in done.stdout + done.stderr
+    assert all(SECRET not in p.read_text(errors="replace") for p in cache_path.rglob("*") if p.is_file())
+
+
+# ---- what goes wrong -------------------------------------------------------------------------------
+def test_a_server_that_is_not_there_is_one_line_and_exit_1():
+    done = remote(f"http://127.0.0.1:{free_port()}/v1", "What is 2+3?")
+    assert_one_line(done, 1, "cannot reach the server", "connection refused")
+
+
+def test_a_url_that_is_not_one_is_a_usage_error():
+    assert_one_line(remote("localhost:8080", "What is 2+3?"), 2, "not a server URL", "--base-url")
+
+
+def test_no_url_says_how_to_give_one(monkeypatch):
+    monkeypatch.delenv("TTC_BASE_URL", raising=False)
+    done = run_ttc("ask", "What is 2+3?", "--backend", "openai")
+    assert_one_line(done, 2, "--base-url", "TTC_BASE_URL")
+
+
+def test_a_model_the_server_does_not_serve_lists_what_it_does(server):
+    done = remote(server, "What is 2+3?", "-m", "qwen2.5:7b")
+    assert_one_line(done, 2, "does not serve 'qwen2.5:7b'", "SmolLM2")
+
+
+def test_a_server_killed_mid_answer_is_one_line_and_exit_1(user_path: Path):
+    proc = start_server(port := free_port())
+    try:
+        task = write_prompt(user_path, "endless", ENDLESS)
+        ttc = subprocess.Popen(
+            [sys.executable, "-m", "ttc_cli", "ask", "Tell a story.", "--backend", "openai", "--base-url",
+             f"http://127.0.0.1:{port}/v1", "--task", task, "-s", "greedy", "--max-tokens", "3000", "-v"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        )  # fmt: skip
+        time.sleep(6)  # loaded, probed and streaming
+        proc.kill()
+        out, err = ttc.communicate(timeout=60)
+    finally:
+        stop_server(proc)
+    assert ttc.returncode == 1, err
+    assert "Traceback" not in err and out == ""
+    assert err.strip().splitlines()[-1].startswith("ttc: error: the server at"), err
+
+
+def test_ctrl_c_cancels_the_streams_and_prints_the_best_answer_so_far(server, user_path: Path):
+    task = write_prompt(user_path, "endless", ENDLESS)
+    ttc = subprocess.Popen(
+        [sys.executable, "-m", "ttc_cli", "ask", "Tell a story.", "--backend", "openai", "--base-url", server,
+         "--task", task, "-n", "2", "--parallel", "2", "--max-tokens", "3000", "--json", "-v"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    time.sleep(6)
+    sent = time.monotonic()
+    ttc.send_signal(signal.SIGINT)
+    out, err = ttc.communicate(timeout=60)
+    assert time.monotonic() - sent < 5, "the streams were not cancelled promptly"
+    assert ttc.returncode == 130 and "Traceback" not in err, err
+    data = json.loads(out)
+    assert data["stopped_because"] == "interrupted" and data["answer"]
+    assert data["budget"]["spent"] == sum(c["tokens"] for c in data["candidates"]) > 0
+
+
+# ---- token counts -------------------------------------------------------------------------------------
+def test_tiktoken_counts_with_the_network_unreachable():
+    """The encodings ship with the install: counting works with every socket refused."""
+    code = (
+        "import socket\n"
+        "def refuse(*a, **k): raise OSError('network unreachable in this test')\n"
+        "socket.socket.connect = refuse; socket.create_connection = refuse\n"
+        "from ttc_cli.engine import token_count\n"
+        "enc = token_count.encoding('cl100k_base')\n"
+        "print(enc.encode('hello world'), token_count.count('hello world', 'gpt-4o'))\n"
+    )
+    env = {**os.environ, "TIKTOKEN_CACHE_DIR": "/nonexistent-ttc-test"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("]")[0] == "[15339, 1917"  # tiktoken's published ids for cl100k_base
+    assert done.stdout.split()[-1] == "2"
+
+
+def test_a_changed_encoding_file_is_refused(monkeypatch, tmp_path: Path):
+    import gzip
+
+    from ttc_cli.engine import token_count
+    from ttc_cli.errors import EngineError
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "o200k_base.tiktoken.gz").write_bytes(gzip.compress(b"aGk= 0\n"))
+    monkeypatch.setattr(token_count.resources, "files", lambda package: tmp_path)
+    with pytest.raises(EngineError, match="SHA-256"):
+        token_count._ranks("o200k_base")
+
+
+def test_without_a_tokenize_endpoint_prompt_counts_fall_back_to_tiktoken(server):
+    from dataclasses import replace
+
+    from ttc_cli.engine import token_count
+    from ttc_cli.engine.remote import RemoteEngine
+
+    engine = RemoteEngine(server, None)
+    try:
+        text = "Natalia sold clips to 48 of her friends in April."
+        exact = engine.count(text)
+        engine.caps = replace(engine.caps, tokenize=None)
+        assert engine.count(text) == token_count.count(text, engine.model_name)
+        assert exact > 0 and abs(exact - engine.count(text)) <= 5  # same ballpark, not the same tokenizer
+    finally:
+        engine.close()
+
+
+# ---- faults a real server rarely shows on demand: a stub that only fails ----------------------------------
+class Failing(BaseHTTPRequestHandler):
+    """Answers every request with the class's `status` and `body`, counting them."""
+
+    status, body, seen = 503, b"{}", [0]
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.seen[0] += 1
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    do_POST = do_GET  # noqa: N815
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    "status, body, needle, tries",
+    [(503, b"{}", "(503)", 4), (200, b"<html>not json</html>", "something other than JSON", 1)],
+    ids=["503-retried-then-one-line", "malformed-json"],
+)
+def test_a_failing_server_is_retried_a_bounded_number_of_times_then_one_line(status, body, needle, tries):
+    handler = type("H", (Failing,), {"status": status, "body": body, "seen": [0]})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        done = remote(f"http://127.0.0.1:{httpd.server_address[1]}/v1", "What is 2+3?")
+    finally:
+        httpd.shutdown()
+    assert_one_line(done, 1, needle)
+    assert handler.seen[0] == tries

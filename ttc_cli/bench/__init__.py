@@ -1,0 +1,1 @@
+"""`ttc bench`: a file of questions, every configuration on each, the scores, and fitted profiles."""

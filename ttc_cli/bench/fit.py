@@ -1,0 +1,126 @@
+"""`ttc bench --fit NAME`: auto's samples per difficulty, fitted to the user's own model and questions.
+
+The difficulty is what `auto` observes online: how many of the first 4 samples (its probe) agree. From a
+self-consistency configuration of the bench (with --no-early-stop, so every question has all N samples),
+self-consistency with its first n samples is replayed for every n in 4, 8, 12, ... N: its accuracy and
+tokens per question. The questions are split in two halves (seeded). On the first, each difficulty gets
+the n with the best accuracy whose mean tokens stay under the cap (ties: the fewer tokens). On the second,
+the fitted routes are compared with the best fixed choice at no more tokens: every plain self-consistency
+n replayed, and every configuration the bench ran. Both figures are replays of recorded samples (the
+fitted `auto` would also stop early inside a route), and say so.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ttc_cli.answers.extract import answer_key, answers_equal
+from ttc_cli.profile import DIFFICULTIES
+
+PROBE = 4
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One question's samples from the source configuration, in the order they were drawn."""
+
+    id: str
+    gold: str
+    answers: tuple[str | None, ...]
+    tokens: tuple[int, ...]
+
+    @property
+    def difficulty(self) -> str:
+        probe = [a for a in self.answers[:PROBE] if a is not None]
+        leader = Counter(answer_key(a) for a in probe).most_common(1)[0][1] if probe else 0
+        return "easy" if leader == min(PROBE, len(self.answers)) else "medium" if leader >= 2 else "hard"
+
+    def replay(self, n: int) -> tuple[bool, int]:
+        """(right?, tokens) of self-consistency over the first n samples: a plurality, ties to the first."""
+        first = self.answers[:n]
+        counts = Counter(answer_key(a) for a in first if a is not None)
+        if not counts:
+            return False, sum(self.tokens[:n])
+        best = max(counts.values())
+        winner = next(a for a in first if a is not None and counts[answer_key(a)] == best)
+        return answers_equal(winner, self.gold), sum(self.tokens[:n])
+
+
+def recorded(results: Sequence[tuple[str, str, dict[str, Any]]]) -> list[Recorded]:
+    """(id, gold, result JSON) of the source configuration's runs, as replayable samples."""
+    out = []
+    for qid, gold, r in results:
+        cands = sorted(r.get("candidates") or [], key=lambda c: c["index"])
+        out.append(
+            Recorded(qid, gold, tuple(c.get("answer") for c in cands), tuple(int(c["tokens"]) for c in cands))
+        )
+    return out
+
+
+def sizes(questions: Sequence[Recorded]) -> list[int]:
+    most = min(len(q.answers) for q in questions)
+    return sorted({n for n in range(PROBE, most + 1, PROBE)} | {most}) if most >= PROBE else [most]
+
+
+def score(questions: Sequence[Recorded], n_of: dict[str, int] | int) -> tuple[float, float]:
+    """(accuracy, mean tokens) of replaying n samples per question (one n, or one per difficulty)."""
+    if not questions:
+        return 0.0, 0.0
+    runs = [q.replay(n_of if isinstance(n_of, int) else n_of[q.difficulty]) for q in questions]
+    return sum(ok for ok, _ in runs) / len(runs), sum(t for _, t in runs) / len(runs)
+
+
+def fit(
+    questions: Sequence[Recorded],
+    cap: float | None,
+    seed: int,
+    fixed: dict[str, dict[str, tuple[bool, int]]] | None = None,
+) -> dict[str, Any]:
+    """Fit routes on one half, report on the other. `fixed`: the bench's other configurations, by name,
+    each question id's (right?, tokens), for the comparison at equal tokens."""
+    order = sorted(questions, key=lambda q: q.id)
+    random.Random(seed).shuffle(order)
+    half = len(order) // 2
+    train, test = order[:half], order[half:]
+    options = sizes(questions)
+    routes: dict[str, int] = {}
+    per_bin: dict[str, Any] = {}
+    for d in DIFFICULTIES:
+        group = [q for q in train if q.difficulty == d]
+        if not group:
+            routes[d] = {"easy": options[0], "medium": options[len(options) // 2], "hard": options[-1]}[d]
+            per_bin[d] = {"questions": 0, "samples": routes[d], "note": "no question of this kind: default"}
+            continue
+        scored = [(n, *score(group, n)) for n in options]
+        allowed = [s for s in scored if cap is None or s[2] <= cap] or [min(scored, key=lambda s: s[2])]
+        n, acc, tokens = max(allowed, key=lambda s: (s[1], -s[2]))
+        routes[d] = n
+        per_bin[d] = {
+            "questions": len(group),
+            "samples": n,
+            "accuracy": round(acc, 4),
+            "tokens": round(tokens),
+        }
+    acc, tokens = score(test, routes)
+    rivals = {f"self-consistency@{n} (replayed)": score(test, n) for n in options}
+    for name, by_id in (fixed or {}).items():
+        runs = [by_id[q.id] for q in test if q.id in by_id]
+        if len(runs) == len(test) and runs:
+            rivals[name] = (sum(ok for ok, _ in runs) / len(runs), sum(t for _, t in runs) / len(runs))
+    affordable = {k: v for k, v in rivals.items() if v[1] <= tokens * 1.0001}
+    best = max(affordable.items(), key=lambda kv: (kv[1][0], -kv[1][1])) if affordable else None
+    return {
+        "routes": routes,
+        "fit_questions": len(train),
+        "test_questions": len(test),
+        "bins": per_bin,
+        "fitted_auto": {"accuracy": round(acc, 4), "tokens": round(tokens)},
+        "best_fixed_at_no_more_tokens": (
+            {"name": best[0], "accuracy": round(best[1][0], 4), "tokens": round(best[1][1])} if best else None
+        ),
+        "all_fixed": {k: {"accuracy": round(a, 4), "tokens": round(t)} for k, (a, t) in rivals.items()},
+    }

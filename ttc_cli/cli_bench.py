@@ -1,0 +1,214 @@
+"""`ttc bench FILE`: score strategies, budgets and models on the user's own questions (bench/ does the
+work; this module is the command: its options, the progress bar, and what goes to stdout and files)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ttc_cli import runlog
+from ttc_cli.bench.metrics import Summary, summarise
+from ttc_cli.bench.run import Config, Outcome, run_model
+from ttc_cli.engines import load_engine
+from ttc_cli.errors import UsageError
+from ttc_cli.interrupts import Interrupts
+from ttc_cli.options import EngineOptions, OutputOptions, PlanOptions, with_options
+
+
+def _many(*names: str, help: str) -> Any:  # noqa: A002 - Typer's own keyword
+    return typer.Option(*names, help=help, show_default=False)
+
+
+@with_options
+def bench(
+    file: Annotated[Path, typer.Argument(help="JSONL or CSV with question and answer (and id, check).")],
+    strategies: Annotated[list[str] | None, _many("--strategy", "-s", help="Repeat for several.")] = None,
+    budgets: Annotated[list[str] | None, _many("--budget", "-b", help="Repeat for several.")] = None,
+    models: Annotated[list[str] | None, _many("--model", "-m", help="Repeat for several.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first K questions.")] = None,
+    samples: Annotated[int | None, typer.Option("--samples", "-n", help="N for sampling strategies.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Question i runs with seed + i.")] = 0,
+    task: Annotated[str, typer.Option("--task", help="Prompt (see `ttc ask --help`).")] = "auto",
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Cap on one candidate.")] = None,
+    no_early_stop: Annotated[bool, typer.Option("--no-early-stop", help="Run every sample.")] = False,
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="Write the table as CSV here.")] = None,
+    plot_file: Annotated[
+        Path | None, typer.Option("--plot", help="Draw accuracy/tokens as PNG or SVG.")
+    ] = None,
+    fit_name: Annotated[
+        str | None, typer.Option("--fit", help="Fit auto's routes; write the profile NAME in the app dir.")
+    ] = None,
+    fit_cap: Annotated[
+        int | None, typer.Option("--fit-cap", min=1, help="--fit: most tokens per question a route may cost.")
+    ] = None,
+    *,
+    engine_opts: EngineOptions,
+    out: OutputOptions,
+) -> None:
+    """Score strategies and budgets (and models) on your own questions: accuracy, tokens, pass@N."""
+    from ttc_cli.bench.data import load
+
+    items, _ = load(file, limit)
+    if plot_file is not None and plot_file.suffix.lower() not in (".png", ".svg"):
+        raise UsageError(f"--plot {plot_file}: not a .png or .svg file", "e.g. --plot accuracy.png")
+    configs = [
+        Config(m, s, b)
+        for m in (list(models) if models else [None])
+        for s in (strategies or ["self-consistency"])
+        for b in (budgets or ["medium"])
+    ]
+    options = PlanOptions(
+        samples=samples,
+        seed=seed,
+        task=task,
+        max_tokens=max_tokens,
+        early_stop=False if no_early_stop else None,
+    )
+    _check_plans(items[0].question, configs, options)
+    log = runlog.enabled(out.no_log)
+    if not log:
+        sys.stderr.write("ttc: the run log is off, so this bench cannot be resumed if it is stopped\n")
+    state = _Progress(configs, len(items), quiet=out.quiet)
+    with Interrupts() as interrupts, state:
+        for model in dict.fromkeys(c.model for c in configs):
+            if interrupts.stop.is_set():
+                break
+            engine, _ = load_engine(model, engine_opts, interrupts.stop)
+            with closing(engine):
+                own = [c for c in configs if c.model == model]
+                model_id = str(getattr(engine, "path", "")) or json.dumps(
+                    [engine.backend_json(), engine.model_name]
+                )
+                for outcome in run_model(items, own, options, engine, model_id, interrupts.stop, log):
+                    state.add(outcome)
+    results = state.summaries()
+    data: dict[str, Any] = {
+        "file": str(file),
+        "questions": len(items),
+        "configs": [r.to_json() for r in results],
+    }
+    if fit_name is not None:
+        data["fit"] = _fit(fit_name, state.outcomes, fit_cap, seed, str(file))
+    data["runs"] = [
+        {"id": o.item.id, "config": o.config.label(True), "answer": o.result.get("answer"),
+         "gold": o.item.answer, "right": o.right, "tokens": o.result["budget"]["spent"], "resumed": o.resumed}
+        for o in state.outcomes
+    ]  # fmt: skip
+    _write_outputs(data, results, csv_file, plot_file, out)
+    if interrupts.stop.is_set():
+        sys.stderr.write("ttc: stopped; the same command resumes after the runs that finished\n")
+        raise typer.Exit(interrupts.exit_code)
+
+
+def _check_plans(question: str, configs: list[Config], options: PlanOptions) -> None:
+    """Every configuration's options are valid before any model loads (a typo in -s fails at once)."""
+    from dataclasses import replace
+
+    from ttc_cli.plan import build
+
+    for c in configs:
+        build(question, c.strategy, replace(options, budget=c.budget))
+
+
+@dataclass
+class _Progress:
+    """The progress bar on stderr (ETA, and each configuration's running accuracy), and the outcomes."""
+
+    configs: list[Config]
+    total: int
+    quiet: bool
+    outcomes: list[Outcome] = field(default_factory=list)
+    _bar: Any = None
+    _tasks: dict[Config, Any] = field(default_factory=dict)
+
+    def __enter__(self) -> _Progress:
+        from ttc_cli.ui.terminal import stderr_console
+
+        console = stderr_console(self.quiet)
+        if console is not None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                console=console, transient=False,
+            )  # fmt: skip
+            several = len({c.model for c in self.configs}) > 1
+            for c in self.configs:
+                self._tasks[c] = self._bar.add_task(c.label(several), total=self.total)
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def add(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+        if self._bar is not None:
+            mine = [o for o in self.outcomes if o.config == outcome.config]
+            right = sum(o.right for o in mine)
+            several = len({c.model for c in self.configs}) > 1
+            label = f"{outcome.config.label(several)}  {right}/{len(mine)} right"
+            self._bar.update(self._tasks[outcome.config], advance=1, description=label)
+
+    def summaries(self) -> list[Summary]:
+        several = len({c.model for c in self.configs}) > 1
+        out = []
+        for c in self.configs:
+            mine = [(o.result, o.right, o.item.answer) for o in self.outcomes if o.config == c]
+            if mine:
+                s = summarise((c.model or "default" if several else "", c.strategy, c.budget), mine)
+                out.append(s)
+        return out
+
+
+def _fit(name: str, outcomes: list[Outcome], cap: int | None, seed: int, source: str) -> dict[str, Any]:
+    from ttc_cli.bench.fit import fit, recorded
+    from ttc_cli.bench.profile_file import write_profile
+
+    sampled = [c for c in dict.fromkeys(o.config for o in outcomes) if c.strategy == "self-consistency"]
+    if not sampled:
+        raise UsageError(
+            "--fit replays self-consistency's samples", "add -s self-consistency (with --no-early-stop)"
+        )
+    source_config = max(
+        sampled, key=lambda c: sum(len(o.result["candidates"]) for o in outcomes if o.config == c)
+    )
+    mine = [o for o in outcomes if o.config == source_config]
+    if len(mine) < 4:
+        raise UsageError(f"--fit needs at least 4 questions, this bench has {len(mine)}", "raise --limit")
+    fixed: dict[str, dict[str, tuple[bool, int]]] = {}
+    for o in outcomes:
+        fixed.setdefault(o.config.label(True), {})[o.item.id] = (o.right, o.result["budget"]["spent"])
+    result = fit(recorded([(o.item.id, o.item.answer, o.result) for o in mine]), cap, seed, fixed)
+    result["source"] = source_config.label(True)
+    result["profile"] = str(write_profile(name, result, source))
+    return result
+
+
+def _write_outputs(
+    data: dict[str, Any],
+    results: list[Summary],
+    csv_file: Path | None,
+    plot_file: Path | None,
+    out: OutputOptions,
+) -> None:
+    from ttc_cli.ui.bench_view import plot_file as draw_file
+    from ttc_cli.ui.bench_view import plot_text, table_text, write_csv
+
+    if csv_file is not None:
+        write_csv(csv_file, results)
+    if plot_file is not None:
+        draw_file(plot_file, results)
+    if out.as_json:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(table_text(results, data.get("fit")) + "\n")
+    if not out.quiet and sys.stderr.isatty() and results:
+        sys.stderr.write(plot_text(results) + "\n")

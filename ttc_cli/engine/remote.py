@@ -1,0 +1,167 @@
+"""The engine for an OpenAI-compatible server (`--backend openai`): the same interface, text on the wire.
+
+A server takes chat messages and streams back text, so this engine's "tokens" are the pieces the server
+streams, interned into a vocabulary of its own. A prompt is padding up to its real token count (the
+server's tokenizer where it has an endpoint, else a tiktoken estimate), so every check on prompt length
+stays true, then a marker token that stands for its chat messages (last, so that a conversation grown by
+a turn shares the padding of the one before, as a prefix). Prefill evaluates nothing (the
+server's prefix cache does that work), forks copy a list, and `RemoteDecoder` streams one request per
+sample, `parallel` at a time.
+
+What a server cannot do here: continue a partial reply. The step-level searches (beam, lookahead, mcts),
+budget forcing, a prompt's assistant prefill and the judge all extend text mid-answer or read raw
+logits, so `prepare` refuses them on this backend with one line (`refine` works: each of its turns is a
+whole new conversation).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence as Seq
+from typing import Any
+
+import numpy as np
+
+from ttc_cli.budget import TokenBudget
+from ttc_cli.engine import token_count
+from ttc_cli.engine.base import Engine
+from ttc_cli.engine.capabilities import Capabilities, count_tokens, probe
+from ttc_cli.engine.sequence import MAX_SEQUENCES, EvalItem, SamplingParams, Sequence
+from ttc_cli.engine.server import Server
+from ttc_cli.errors import EngineError
+
+PAD = 0  # fills a prompt out to its token count; contributes no text
+PER_MESSAGE = 4  # template tokens around each chat message, in the tiktoken estimate (OpenAI's figure)
+
+
+class RemoteEngine(Engine):
+    """An OpenAI-compatible server's model behind the engine interface (sampling strategies only)."""
+
+    continues_text = False
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str | None,
+        api_key: str | None = None,
+        parallel: int | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        super().__init__(MAX_SEQUENCES)
+        self.server = Server(base_url, api_key, stop)
+        try:
+            self.caps: Capabilities = probe(self.server, model)
+        except BaseException:
+            self.server.close()
+            raise
+        self.model_name = self.caps.model
+        self.n_ctx_train = self.caps.context or 1 << 20  # unknown: the server says when a prompt is too long
+        self.parallel = max(1, parallel or self.caps.parallel)
+        self.n_batch = 1 << 30
+        self._pieces: list[bytes] = [b""]
+        self._ids: dict[bytes, int] = {b"": PAD}
+        self._prompts: dict[int, list[dict[str, str]]] = {}
+        self.counts_exact = self.caps.tokenize is not None
+
+    # ---- vocabulary --------------------------------------------------------------------------------
+    def intern(self, piece: bytes) -> int:
+        token = self._ids.get(piece)
+        if token is None:
+            token = self._ids[piece] = len(self._pieces)
+            self._pieces.append(piece)
+        return token
+
+    def token_bytes(self, token: int) -> bytes:
+        return self._pieces[token]
+
+    def is_eog(self, token: int) -> bool:
+        return False  # a server ends a reply by ending the stream, never with a token
+
+    def count(self, text: str) -> int:
+        """`text`'s tokens: the server's tokenizer where it has one, else a tiktoken estimate."""
+        exact = count_tokens(self.server, self.caps, text) if text else 0
+        return exact if exact is not None else token_count.count(text, self.model_name)
+
+    def tokenize(self, text: str, *, add_special: bool = False, special: bool = False) -> list[int]:
+        n = self.count(text)
+        return [self.intern(text.encode())] + [PAD] * (n - 1) if n else []
+
+    def chat_tokens(self, messages: list[dict[str, str]]) -> list[int]:
+        text = "".join(m["content"] for m in messages)
+        n = self.count(text) + PER_MESSAGE * len(messages)
+        marker = self.intern(f"\0prompt {len(self._prompts)}".encode())
+        self._prompts[marker] = [dict(m) for m in messages]
+        return [PAD] * (n - 1) + [marker]
+
+    def request_of(self, seq: Sequence) -> tuple[list[dict[str, str]], str]:
+        """The chat messages a sequence's tokens stand for, and the reply text already in it."""
+        at = next((i for i in range(len(seq.tokens) - 1, -1, -1) if seq.tokens[i] in self._prompts), None)
+        if at is None:
+            raise EngineError("a server can only continue a sequence that holds a chat prompt")
+        reply = b"".join(self._pieces[t] for t in seq.tokens[at + 1 :]).decode("utf-8", errors="replace")
+        return self._prompts[seq.tokens[at]], reply
+
+    # ---- the engine interface ------------------------------------------------------------------------
+    def prefill(self, tokens: Seq[int], stop: threading.Event | None = None) -> Sequence:
+        if not tokens:
+            raise EngineError("cannot prefill an empty prompt")
+        seq = Sequence(slot=self._take_slot(), tokens=list(tokens), n_cached=len(tokens) - 1)
+        self.stats.prefill_calls += 1
+        return seq
+
+    def decoder(self, budget: TokenBudget, stop: threading.Event | None = None) -> Any:
+        from ttc_cli.engine.remote_decoder import RemoteDecoder
+
+        return RemoteDecoder(self, budget, stop)
+
+    def check_sampling(self, params: SamplingParams) -> None:
+        if params.grammar and not self.caps.sampler_extras:
+            raise EngineError(f"the server at {self.server.url} takes no grammar, which this prompt needs")
+
+    def reserve(self, n_ctx: int, n_seq: int, cap: int | None = None) -> None:
+        pass  # the server sizes its own cache
+
+    @property
+    def device(self) -> str:
+        lost = "".join(f" · {what}" for what in self.caps.degraded())  # the live header says what is lost
+        return f"{self.caps.kind} at {self.server.url}{lost}"
+
+    def close(self) -> None:
+        self.server.close()
+
+    def backend_json(self) -> dict[str, Any]:
+        """--json's `backend`: where the run went, and what this server could not give it."""
+        return {
+            "name": "openai",
+            "device": self.device,
+            "url": self.server.url,
+            "server": self.caps.kind,
+            "parallel": self.parallel,
+            "token_counts": "server" if self.counts_exact else "tiktoken-estimate",
+            "degraded": self.caps.degraded(),
+        }
+
+    # ---- primitives a server does not have (nothing in this engine calls them) -----------------------
+    def _eval(self, items: Seq[EvalItem]) -> None:
+        raise EngineError("a server evaluates whole requests, not single tokens")
+
+    def _logits(self, n_outputs: int) -> np.ndarray:
+        raise EngineError("a server returns log-probabilities of its choices, not logit rows")
+
+    def _sample(self, seq: Sequence, batch_index: int) -> int:
+        raise EngineError("a server samples on its side")
+
+    def _new_sampler(self, params: SamplingParams) -> Any:
+        return None
+
+    def _free_sampler(self, sampler: Any) -> None:
+        pass
+
+    def _copy_cells(self, src: int, dst: int, n: int) -> None:
+        pass  # nothing is cached here: a fork's prompt is re-sent, and the server's prefix cache reuses it
+
+    def _drop_cells(self, slot: int) -> None:
+        pass
+
+    def _trim_cells(self, slot: int, keep: int) -> None:
+        pass

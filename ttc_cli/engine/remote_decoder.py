@@ -1,0 +1,273 @@
+"""Decoding through a server: one streamed chat completion per sample, at most `parallel` at once.
+
+It keeps `Decoder`'s contract, so the strategies cannot tell the two apart: `step()` returns at most one
+new token per sample (so per-token consumers such as the DeepConf filter see every token once), `cancel`
+ends a sample now (closing its stream, which makes the server stop), and the budget is never overdrawn.
+
+The budget: a request's `max_tokens` is taken from the budget when it starts (the remaining budget shared
+evenly among the samples still waiting to start, at most the sample's own cap), and whatever the reply did
+not use is given back when it ends. So no reply can exceed what the budget had, whatever the server does,
+and the budget spent is what the replies generated: the server's reported usage where it reports one, the
+streamed tokens otherwise.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ttc_cli.budget import TokenBudget
+from ttc_cli.engine.decoder import Step
+from ttc_cli.engine.sequence import (
+    FINISH_BUDGET,
+    FINISH_CANCELLED,
+    FINISH_INTERRUPTED,
+    FINISH_LENGTH,
+    FINISH_STOP,
+    SamplingParams,
+    Sequence,
+)
+from ttc_cli.engine.server import StreamedReply
+from ttc_cli.errors import EngineError
+
+if TYPE_CHECKING:
+    from ttc_cli.engine.remote import RemoteEngine
+
+POLL_S = 0.05  # how often a waiting step looks at Ctrl-C
+
+
+@dataclass(eq=False)
+class Reply:
+    """One sample's request: what it was granted, and what its stream has delivered but not yet stepped."""
+
+    seq: Sequence
+    granted: int
+    pieces: deque[tuple[str, float, list[tuple[str, float]]]] = field(default_factory=deque)
+    finish: str | None = None  # the server's finish reason
+    done: str | None = None  # set when the stream has ended (after its usage chunk): the finish reason
+    usage: int | None = None  # completion tokens the server reported
+    error: str | None = None
+    stream: StreamedReply | None = None
+    cancelled: bool = False
+
+
+class RemoteDecoder:
+    def __init__(
+        self, engine: RemoteEngine, budget: TokenBudget, stop: threading.Event | None = None
+    ) -> None:
+        self.engine = engine
+        self.budget = budget
+        self.stop = stop
+        self.live: list[Sequence] = []
+        self.waiting: list[Sequence] = []  # added, not yet requested (beyond `parallel`)
+        self.replies: dict[Sequence, Reply] = {}
+        self.arrived = threading.Condition()
+
+    def add(self, seq: Sequence, params: SamplingParams) -> None:
+        if seq.released:
+            raise EngineError("cannot decode a released sequence")
+        if self.engine.request_of(seq)[1]:
+            raise EngineError("a server cannot continue a partial reply")
+        seq.params = params
+        seq.gen_start = len(seq.tokens)
+        seq.logprobs, seq.top_ids, seq.top_logprobs = [], [], []
+        seq.text_bytes, seq.text_end, seq.finish_reason = bytearray(), None, None
+        seq.n_sampled = 0
+        self.live.append(seq)
+        self.waiting.append(seq)
+
+    def cancel(self, seq: Sequence, reason: str = FINISH_CANCELLED) -> None:
+        if seq in self.live:
+            self.live.remove(seq)
+            self._end(seq, reason)
+
+    def __iter__(self) -> Any:
+        while self.live:
+            yield self.step()
+
+    def step(self) -> Step:
+        if self._stopped():
+            return self._finish_all(FINISH_INTERRUPTED)
+        self._start_waiting()
+        with self.arrived:
+            while not self._ready() and not self._stopped():
+                self.arrived.wait(POLL_S)
+        if self._stopped():
+            return self._finish_all(FINISH_INTERRUPTED)
+        sampled: list[tuple[Sequence, int]] = []
+        finished: list[Sequence] = []
+        start = time.perf_counter()
+        for seq in list(self.live):
+            reply = self.replies.get(seq)
+            if reply is None:
+                if seq.finish_reason is not None:  # the budget had nothing left for it
+                    self.live.remove(seq)
+                    finished.append(seq)
+                continue
+            if reply.error is not None:
+                self._finish_all(FINISH_INTERRUPTED)
+                raise EngineError(reply.error)
+            with self.arrived:
+                piece = reply.pieces.popleft() if reply.pieces else None
+            if piece is not None:
+                sampled.append((seq, self._record(seq, *piece)))
+            elif reply.done is not None:
+                self.live.remove(seq)
+                self._end(seq, self._reason(seq, reply))
+                finished.append(seq)
+        self.engine.stats.decode_s += time.perf_counter() - start
+        self.engine.stats.generated_tokens += len(sampled)
+        return Step(tuple(sampled), tuple(finished))
+
+    # ---- requests ------------------------------------------------------------------------------------
+    def _start_waiting(self) -> None:
+        running = sum(1 for s in self.live if s in self.replies)
+        while self.waiting and running < (self.engine.parallel or 1):
+            seq = self.waiting.pop(0)
+            params = seq.params or SamplingParams()
+            share = self.budget.remaining // (len(self.waiting) + 1)
+            granted = self.budget.take(min(params.max_tokens, share)) if share > 0 else 0
+            if granted <= 0:
+                seq.finish_reason = FINISH_BUDGET
+                continue
+            reply = self.replies[seq] = Reply(seq, granted)
+            threading.Thread(target=self._stream, args=(reply, params), daemon=True).start()
+            running += 1
+
+    def _stream(self, reply: Reply, params: SamplingParams) -> None:
+        """Runs on its own thread: feeds the reply's pieces to `step` as they arrive."""
+        try:
+            messages, _ = self.engine.request_of(reply.seq)
+            stream = self.engine.server.stream_chat(self._body(messages, params, reply.granted))
+            with self.arrived:
+                if reply.cancelled:
+                    stream.close()
+                    return
+                reply.stream = stream
+            for chunk in stream.chunks():
+                self._take(reply, chunk)
+            with self.arrived:
+                reply.done = reply.finish or "stop"
+                self.arrived.notify_all()
+        except EngineError as e:
+            with self.arrived:
+                if not reply.cancelled:
+                    reply.error = str(e)
+                reply.done = "error"
+                self.arrived.notify_all()
+
+    def _body(self, messages: list[dict[str, str]], params: SamplingParams, granted: int) -> dict[str, Any]:
+        caps = self.engine.caps
+        body: dict[str, Any] = {
+            "model": caps.model,
+            "messages": messages,
+            "max_tokens": granted,
+            "temperature": params.temperature,
+            "top_p": params.top_p if params.temperature > 0 else 1.0,
+            "seed": params.seed,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if params.stop:
+            body["stop"] = list(params.stop[:4])  # the API's limit
+        if caps.logprobs:
+            body["logprobs"] = True
+            body["top_logprobs"] = max(1, min(params.top_logprobs, 20))
+        if caps.sampler_extras:
+            body["top_k"] = params.top_k if params.temperature > 0 else 1
+            body["min_p"] = params.min_p
+            if params.grammar:
+                body["grammar"] = params.grammar
+        return body
+
+    def _take(self, reply: Reply, chunk: dict[str, Any]) -> None:
+        usage = chunk.get("usage")
+        pieces: list[tuple[str, float, list[tuple[str, float]]]] = []
+        finish = None
+        for choice in chunk.get("choices") or []:
+            content = ((choice.get("logprobs") or {}).get("content")) or []
+            if content:
+                for entry in content:
+                    alts = entry.get("top_logprobs") or []
+                    top = [(t.get("token", ""), float(t.get("logprob", 0.0))) for t in alts]
+                    pieces.append((entry.get("token", ""), float(entry.get("logprob", 0.0)), top))
+            else:
+                text = (choice.get("delta") or {}).get("content")
+                if text:
+                    pieces.append((text, 0.0, []))
+            finish = choice.get("finish_reason") or finish
+        with self.arrived:
+            reply.pieces.extend(pieces)
+            if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
+                reply.usage = usage["completion_tokens"]
+            reply.finish = finish or reply.finish
+            self.arrived.notify_all()
+
+    # ---- bookkeeping -------------------------------------------------------------------------------------
+    def _ready(self) -> bool:
+        for seq in self.live:
+            reply = self.replies.get(seq)
+            if reply is None:
+                if seq.finish_reason is not None:
+                    return True
+            elif reply.pieces or reply.done is not None or reply.error is not None:
+                return True
+        return False
+
+    def _record(self, seq: Sequence, text: str, logprob: float, top: list[tuple[str, float]]) -> int:
+        params = seq.params or SamplingParams()
+        token = self.engine.intern(text.encode())
+        seq.tokens.append(token)
+        seq.n_sampled += 1
+        seq.tail_is_sampled = True
+        seq.logprobs.append(logprob)
+        if params.top_logprobs > 0 and top:
+            seq.top_ids.append(np.array([self.engine.intern(t.encode()) for t, _ in top], dtype=np.int32))
+            seq.top_logprobs.append(np.array([lp for _, lp in top], dtype=np.float32))
+        seq.text_bytes += text.encode()
+        return token
+
+    def _reason(self, seq: Sequence, reply: Reply) -> str:
+        if reply.done == "length":
+            params = seq.params or SamplingParams()
+            return FINISH_LENGTH if seq.n_sampled >= params.max_tokens else FINISH_BUDGET
+        return FINISH_STOP
+
+    def _end(self, seq: Sequence, reason: str) -> None:
+        """Close a sample's stream and settle its budget: what it generated stays spent, the rest returns."""
+        seq.finish_reason = reason
+        reply = self.replies.get(seq)
+        if reply is None:
+            if seq in self.waiting:
+                self.waiting.remove(seq)
+            return
+        with self.arrived:
+            reply.cancelled = reply.done is None
+            stream = reply.stream
+        if stream is not None and reply.cancelled:
+            stream.close()
+        used = seq.n_sampled
+        if reply.usage is not None and not reply.cancelled:
+            # The server's own count, where it gave one (pieces may be several tokens without logprobs).
+            extra = min(reply.granted, reply.usage) - used
+            if extra > 0:
+                self.engine.stats.generated_tokens += extra
+                used += extra
+        self.budget.refund(max(0, reply.granted - used))
+        reply.granted = used
+
+    def _finish_all(self, reason: str) -> Step:
+        done = tuple(self.live)
+        for seq in done:
+            self._end(seq, reason)
+        self.live = []
+        self.waiting = []
+        return Step((), done)
+
+    def _stopped(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
