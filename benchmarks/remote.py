@@ -7,7 +7,7 @@ agree. The two ways sample with different samplers (ttc's llama.cpp chain agains
 same seed does not give the same samples: agreement measures whether the answers a user gets differ,
 not whether the texts do.
 
-    python benchmarks/remote.py --questions 4 -n 16 [-m MODEL.gguf]
+    python benchmarks/remote.py --questions 3 -n 16 --max-tokens 128 [-m MODEL.gguf] [--file Q.jsonl]
 """
 
 from __future__ import annotations
@@ -66,11 +66,12 @@ def main() -> None:
     parser.add_argument("-m", "--model", default=None, help="GGUF path (default: ttc's built-in model)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--file", type=Path, default=DATA, help="JSONL with question and answer")
     args = parser.parse_args()
     from ttc_cli.engine.model_file import resolve_model_path
 
     model = str(resolve_model_path(args.model))
-    rows = [json.loads(line) for line in DATA.read_text().splitlines()[: args.questions]]
+    rows = [json.loads(line) for line in args.file.read_text().splitlines()[: args.questions]]
     port = free_port()
     server = start_server(model, port)
     ways = {
@@ -90,7 +91,7 @@ def main() -> None:
                 t["seconds"] += data["timing"]["total_s"] - data["timing"]["load_s"]
                 t["right"] += data["answer"] == row["answer"]
             agree += answers["in-process"] == answers["server"]
-            print(json.dumps({"id": row["id"], "gold": row["answer"], **answers}), file=sys.stderr)
+            print(json.dumps({"id": row.get("id"), "gold": row["answer"], **answers}), file=sys.stderr)
     finally:
         server.terminate()
     what = f"self-consistency N={args.n} · {len(rows)} questions · {os.cpu_count()} CPUs"

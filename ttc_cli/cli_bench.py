@@ -71,6 +71,11 @@ def bench(
         early_stop=False if no_early_stop else None,
     )
     _check_plans(items[0].question, configs, options)
+    if engine_opts.backend != "openai":  # every model file is found before the first one loads
+        from ttc_cli.engine.model_file import resolve_model_path
+
+        for m in dict.fromkeys(c.model for c in configs):
+            resolve_model_path(m)
     log = runlog.enabled(out.no_log)
     if not log:
         sys.stderr.write("ttc: the run log is off, so this bench cannot be resumed if it is stopped\n")
@@ -82,9 +87,9 @@ def bench(
             engine, _ = load_engine(model, engine_opts, interrupts.stop)
             with closing(engine):
                 own = [c for c in configs if c.model == model]
-                model_id = str(getattr(engine, "path", "")) or json.dumps(
-                    [engine.backend_json(), engine.model_name]
-                )
+                # What the runs are of: the model's file, or the server and its name for the model.
+                served = f"{engine.backend_json().get('url')} {engine.model_name}"
+                model_id = str(getattr(engine, "path", "")) or served
                 for outcome in run_model(items, own, options, engine, model_id, interrupts.stop, log):
                     state.add(outcome)
     results = state.summaries()

@@ -1,13 +1,14 @@
 """`ttc bench --fit NAME`: auto's samples per difficulty, fitted to the user's own model and questions.
 
 The difficulty is what `auto` observes online: how many of the first 4 samples (its probe) agree. From a
-self-consistency configuration of the bench (with --no-early-stop, so every question has all N samples),
-self-consistency with its first n samples is replayed for every n in 4, 8, 12, ... N: its accuracy and
-tokens per question. The questions are split in two halves (seeded). On the first, each difficulty gets
-the n with the best accuracy whose mean tokens stay under the cap (ties: the fewer tokens). On the second,
-the fitted routes are compared with the best fixed choice at no more tokens: every plain self-consistency
-n replayed, and every configuration the bench ran. Both figures are replays of recorded samples (the
-fitted `auto` would also stop early inside a route), and say so.
+self-consistency configuration of the bench (best with --no-early-stop, so every question has all N
+samples; a question that stopped early counts as decided), self-consistency with its first n samples is
+replayed for every n in 4, 8, 12, ... N: its accuracy and tokens per question. The questions are split in
+two halves (seeded). On the first, each difficulty gets the n with the best accuracy whose mean tokens
+stay under the cap (ties: the fewer tokens). On the second, the fitted routes are compared with the best
+fixed choice at no more tokens: every plain self-consistency n replayed, and every configuration the
+bench ran. Both figures are replays of recorded samples (the fitted `auto` would also stop early inside
+a route), and say so.
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ def recorded(results: Sequence[tuple[str, str, dict[str, Any]]]) -> list[Recorde
 
 
 def sizes(questions: Sequence[Recorded]) -> list[int]:
-    most = min(len(q.answers) for q in questions)
+    """The sample counts to try: 4, 8, ... up to the most any question drew. A question that stopped
+    early has fewer; replaying n past its end counts what it has, as its early stop decided."""
+    most = max(len(q.answers) for q in questions)
     return sorted({n for n in range(PROBE, most + 1, PROBE)} | {most}) if most >= PROBE else [most]
 
 

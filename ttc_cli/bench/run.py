@@ -1,4 +1,5 @@
-"""Running a bench: every configuration (model × strategy × budget) on every question, one run at a time.
+"""Running a bench: every configuration (model × strategy × budget) on every question, one run at a time,
+question by question.
 
 Question i runs with seed `seed + i` under every configuration, so configurations differ only in how they
 spend. Each finished run goes to the run log with a key made of the question's text, its gold answer,
@@ -87,8 +88,10 @@ def run_model(
 
     keys = {(c, i): key(item, c, model_id, options, i) for c in configs for i, item in enumerate(items)}
     done = runlog.bench_done(list(keys.values())) if log else {}
-    for config in configs:
-        for i, item in enumerate(items):
+    # Question by question, every configuration on each: a bench stopped early (or run in parts) has
+    # compared every configuration on the same questions.
+    for i, item in enumerate(items):
+        for config in configs:
             k = keys[config, i]
             if k in done:
                 yield Outcome(item, config, done[k], is_right(item, done[k]), resumed=True)

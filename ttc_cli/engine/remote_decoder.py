@@ -154,10 +154,13 @@ class RemoteDecoder:
             with self.arrived:
                 reply.done = reply.finish or "stop"
                 self.arrived.notify_all()
-        except EngineError as e:
+        except Exception as e:  # noqa: BLE001 - a thread's failure must reach `step`, never print a traceback
             with self.arrived:
-                if not reply.cancelled:
-                    reply.error = str(e)
+                if not reply.cancelled:  # closing a stream from `_end` makes its reader fail: expected
+                    url = self.engine.server.url
+                    reply.error = (
+                        str(e) if isinstance(e, EngineError) else f"the server at {url} failed: {e!r}"
+                    )
                 reply.done = "error"
                 self.arrived.notify_all()
 

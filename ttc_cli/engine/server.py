@@ -154,7 +154,7 @@ class StreamedReply:
                     message = err.get("message", err) if isinstance(err, dict) else err
                     raise EngineError(f"the server at {self.server.url} failed mid-answer: {message}")
                 yield chunk
-        except httpx.HTTPError as e:
+        except (httpx.HTTPError, httpx.StreamError, OSError) as e:
             if not self.closed:
                 raise EngineError(
                     f"the server at {self.server.url} broke off mid-answer ({_reason(e)})"
@@ -165,7 +165,7 @@ class StreamedReply:
         self.response.close()
 
 
-def _reason(e: httpx.HTTPError) -> str:
+def _reason(e: Exception) -> str:
     if isinstance(e, httpx.ConnectError):
         return "connection refused or host unreachable"
     if isinstance(e, httpx.TimeoutException):
