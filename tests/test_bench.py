@@ -66,6 +66,15 @@ def test_fit_gives_each_difficulty_the_cheapest_best_n_and_reports_on_the_other_
     assert capped["routes"]["hard"] == 4  # 8 samples cost 80 > 50 tokens
 
 
+def test_plot_without_matplotlib_says_how_to_get_it(monkeypatch, tmp_path: Path):
+    from ttc_cli.errors import UsageError
+    from ttc_cli.ui.bench_view import plot_file
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # what an install without [plot] has
+    with pytest.raises(UsageError, match=r"ttc-cli\[plot\]"):
+        plot_file(tmp_path / "p.png", [])
+
+
 # ---- the file -------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "content, needle",
