@@ -208,14 +208,17 @@ def test_ctrl_c_cancels_the_streams_and_prints_the_best_answer_so_far(server, us
          "--task", task, "-n", "2", "--parallel", "2", "--max-tokens", "3000", "--json", "-v"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )  # fmt: skip
-    time.sleep(6)
+    time.sleep(10)  # loaded, probed, and streaming for a while even on a slow host
     sent = time.monotonic()
     ttc.send_signal(signal.SIGINT)
     out, err = ttc.communicate(timeout=60)
     assert time.monotonic() - sent < 5, "the streams were not cancelled promptly"
     assert ttc.returncode == 130 and "Traceback" not in err, err
     data = json.loads(out)
-    assert data["stopped_because"] == "interrupted" and data["answer"]
+    # llama-cpp-python's server serves one request at a time, so the second sample has often not begun:
+    # the answer so far is the first one's text, never the empty one's.
+    assert data["stopped_because"] == "interrupted" and data["answer"].strip() and data["response"]
+    assert all(c["finish_reason"] == "interrupted" for c in data["candidates"])
     assert data["budget"]["spent"] == sum(c["tokens"] for c in data["candidates"]) > 0
 
 

@@ -43,8 +43,9 @@ def choose(out: Sampled, ctx: RunContext, weighted: bool) -> Final:
     none_finished = all(c.finish_reason != "stop" for c in cands)
     note = " (no candidate finished; from partial answers)" if none_finished else ""
     if not voters:
-        texts = [c.text for c in pool]
-        best = pool[most_consistent(texts)] if any(texts) else pool[0]
+        # A candidate with no text yet (Ctrl-C before its first token) is consistent with nothing.
+        written = [c for c in pool if c.text.strip()]
+        best = written[most_consistent([c.text for c in written])] if written else pool[0]
         return Final(
             answer=best.text,
             response=best.text,
