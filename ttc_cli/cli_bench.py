@@ -132,6 +132,11 @@ class _Progress:
     _bar: Any = None
     _tasks: dict[Config, Any] = field(default_factory=dict)
 
+    @property
+    def several(self) -> bool:
+        """Whether the bench compares models (labels then name them)."""
+        return len({c.model for c in self.configs}) > 1
+
     def __enter__(self) -> _Progress:
         from ttc_cli.ui.terminal import stderr_console
 
@@ -143,9 +148,8 @@ class _Progress:
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                 console=console, transient=False,
             )  # fmt: skip
-            several = len({c.model for c in self.configs}) > 1
             for c in self.configs:
-                self._tasks[c] = self._bar.add_task(c.label(several), total=self.total)
+                self._tasks[c] = self._bar.add_task(c.label(self.several), total=self.total)
             self._bar.start()
         return self
 
@@ -158,17 +162,15 @@ class _Progress:
         if self._bar is not None:
             mine = [o for o in self.outcomes if o.config == outcome.config]
             right = sum(o.right for o in mine)
-            several = len({c.model for c in self.configs}) > 1
-            label = f"{outcome.config.label(several)}  {right}/{len(mine)} right"
+            label = f"{outcome.config.label(self.several)}  {right}/{len(mine)} right"
             self._bar.update(self._tasks[outcome.config], advance=1, description=label)
 
     def summaries(self) -> list[Summary]:
-        several = len({c.model for c in self.configs}) > 1
         out = []
         for c in self.configs:
             mine = [(o.result, o.right, o.item.answer) for o in self.outcomes if o.config == c]
             if mine:
-                s = summarise((c.model or "default" if several else "", c.strategy, c.budget), mine)
+                s = summarise((c.model or "default" if self.several else "", c.strategy, c.budget), mine)
                 out.append(s)
         return out
 

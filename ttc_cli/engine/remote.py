@@ -61,7 +61,6 @@ class RemoteEngine(Engine):
         self._pieces: list[bytes] = [b""]
         self._ids: dict[bytes, int] = {b"": PAD}
         self._prompts: dict[int, list[dict[str, str]]] = {}
-        self.counts_exact = self.caps.tokenize is not None
 
     # ---- vocabulary --------------------------------------------------------------------------------
     def intern(self, piece: bytes) -> int:
@@ -137,7 +136,7 @@ class RemoteEngine(Engine):
             "url": self.server.url,
             "server": self.caps.kind,
             "parallel": self.parallel,
-            "token_counts": "server" if self.counts_exact else "tiktoken-estimate",
+            "token_counts": "server" if self.caps.tokenize is not None else "tiktoken-estimate",
             "degraded": self.caps.degraded(),
         }
 
