@@ -1,6 +1,7 @@
 """In-process llama.cpp against the same model behind an OpenAI-compatible server (`--backend openai`).
 
-Starts `python -m llama_cpp.server` on 127.0.0.1 with the model, then runs self-consistency with N samples
+Starts `python -m llama_cpp.server` (or llama.cpp's `llama-server` with `--llama-server BINARY`, with
+N parallel slots) on 127.0.0.1 with the model, then runs self-consistency with N samples
 (no early stop, the same seed) on the first K GSM8K questions both ways, one at a time, and prints per
 way: tokens generated, seconds, tokens/s, accuracy, and on how many questions the two ways' answers
 agree. The two ways sample with different samplers (ttc's llama.cpp chain against the server's), so the
@@ -8,6 +9,7 @@ same seed does not give the same samples: agreement measures whether the answers
 not whether the texts do.
 
     python benchmarks/remote.py --questions 3 -n 16 --max-tokens 128 [-m MODEL.gguf] [--file Q.jsonl]
+        [--llama-server PATH]
 """
 
 from __future__ import annotations
@@ -33,12 +35,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(model: str, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "8192", "--interrupt_requests", "False"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+def start_server(model: str, port: int, binary: str | None, slots: int, ctx: int) -> subprocess.Popen:
+    command = (
+        [binary, "-m", model, "--host", "127.0.0.1", "--port", str(port), "-np", str(slots),
+         "-c", str(ctx * slots)]
+        if binary
+        else [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
+              "--port", str(port), "--n_ctx", "8192", "--interrupt_requests", "False"]
     )  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(400):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
@@ -67,13 +72,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--file", type=Path, default=DATA, help="JSONL with question and answer")
+    parser.add_argument("--llama-server", default=None, help="llama.cpp's llama-server binary to use")
     args = parser.parse_args()
     from ttc_cli.engine.model_file import resolve_model_path
 
     model = str(resolve_model_path(args.model))
     rows = [json.loads(line) for line in args.file.read_text().splitlines()[: args.questions]]
     port = free_port()
-    server = start_server(model, port)
+    server = start_server(model, port, args.llama_server, args.n, args.max_tokens + 512)
     ways = {
         "in-process": ["-m", model],
         "server": ["--backend", "openai", "--base-url", f"http://127.0.0.1:{port}/v1"],
@@ -94,7 +100,8 @@ def main() -> None:
             print(json.dumps({"id": row.get("id"), "gold": row["answer"], **answers}), file=sys.stderr)
     finally:
         server.terminate()
-    what = f"self-consistency N={args.n} · {len(rows)} questions · {os.cpu_count()} CPUs"
+    kind = "llama-server" if args.llama_server else "llama-cpp-python's server"
+    what = f"self-consistency N={args.n} · {len(rows)} questions · {os.cpu_count()} CPUs · {kind}"
     print(f"model {Path(model).name} · {what}")
     for way, t in totals.items():
         rate = t["tokens"] / t["seconds"] if t["seconds"] else 0.0

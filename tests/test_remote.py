@@ -138,7 +138,102 @@ def test_the_budget_is_never_exceeded_with_requests_in_flight_at_once(server, us
 
 def test_strategies_a_server_cannot_run_are_refused_by_name(server):
     done = remote(server, "What is 2+3?", "-s", "beam")
-    assert_one_line(done, 2, "--backend openai cannot run this", "beam")
+    assert_one_line(done, 2, "--backend openai cannot run this", "beam", "--tokenizer")
+
+
+# ---- with the model's tokenizer here: text completions, so every strategy -------------------------------
+def tokenized(url: str, *args: str) -> dict:
+    return remote_json(url, *args, "--tokenizer", str(default_model_path()))
+
+
+@pytest.mark.parametrize("strategy", ["beam", "lookahead", "mcts"])
+def test_step_level_searches_run_through_the_server_with_a_local_tokenizer(server, user_path, strategy):
+    """Each step continues its path as a text completion, and the judge reads P(Yes) from the server's
+    top log-probabilities of one more token."""
+    task = write_prompt(user_path, "forty-two", ANSWER_42)
+    data = tokenized(server, "What is 12 + 30?", "-s", strategy, "--task", task, "-b", "400")
+    assert data["answer"] == "42"
+    assert data["backend"]["continues_text"] and data["backend"]["token_counts"] == "local-tokenizer"
+    assert 0 < data["budget"]["spent"] <= 400 and data["usage"]["judge_tokens"] > 0
+    scored = [n["score"] for n in data["tree"] if n["score"] is not None]
+    assert scored and all(0.0 < s < 1.0 for s in scored)  # a probability, not a missing signal
+
+
+def test_a_search_path_is_continued_step_after_step(server, user_path: Path):
+    """Free text, so steps end at the delimiter and a path grows over several requests that each send
+    the path so far: children extend their parents."""
+    data = tokenized(server, "Explain why the sky is blue.", "-s", "beam", "-b", "300", "--step-tokens", "12")
+    depth = {n["id"]: 0 for n in data["tree"]}
+    for n in data["tree"]:
+        if n["parent"] is not None:
+            depth[n["id"]] = depth[n["parent"]] + 1
+    assert max(depth.values()) >= 2
+    assert data["budget"]["spent"] <= 300
+
+
+def test_prompt_tokens_are_counted_exactly_by_the_local_tokenizer(server, user_path: Path):
+    from ttc_cli.engine.llama_vocab import LlamaVocab
+    from ttc_cli.options import PlanOptions
+    from ttc_cli.plan import build
+
+    question = "Natalia sold clips to 48 of her friends in April."
+    data = tokenized(server, question, "-s", "greedy", "--max-tokens", "4")
+    vocab, model = LlamaVocab.load(default_model_path())
+    try:
+        messages = build(question, "greedy", PlanOptions()).prompt.messages(question)
+        assert data["usage"]["prompt_tokens"] == len(vocab.chat_tokens(messages))
+    finally:
+        LlamaVocab.free(model)
+
+
+@pytest.mark.parametrize("budget", [7, 60, 250])
+def test_a_searchs_budget_is_never_exceeded_through_the_server(server, user_path: Path, budget: int):
+    task = write_prompt(user_path, "endless", ENDLESS)
+    data = tokenized(server, "Tell a story.", "-s", "beam", "--task", task, "-b", str(budget))
+    assert data["budget"]["spent"] <= budget
+    assert data["budget"]["spent"] == data["usage"]["generated_tokens"]
+
+
+def test_budget_forcing_continues_the_reply_through_the_server(server, user_path: Path):
+    """The cap appends the closing tag and the answer cue, and a new request goes on from there."""
+    task = write_prompt(user_path, "think-endless", ENDLESS, prefill="<think>\n")
+    data = tokenized(
+        server, "What is 17 + 25?", "-s", "greedy", "--task", task, "--think-budget", "12",
+        "--max-tokens", "30",
+    )  # fmt: skip
+    c = data["candidates"][0]
+    assert c["forced"] == [{"action": "end", "thinking_tokens": 12}]
+    assert "</think>\n\nThe answer is" in c["text"]
+    assert data["budget"]["spent"] == c["tokens"] == 30  # the forced text is not charged
+
+
+def test_min_think_answers_the_servers_end_with_wait(server, user_path: Path):
+    """Every reply the grammar allows ends after "ok": each end is cut and "Wait" sent on, until the
+    minimum is thought."""
+    task = write_prompt(user_path, "think-ok", 'root ::= "ok"', prefill="<think>\n")
+    data = tokenized(server, "Hi", "-s", "greedy", "--task", task, "--min-think", "8")
+    c = data["candidates"][0]
+    assert [a["action"] for a in c["forced"]] == ["wait"] * len(c["forced"]) and len(c["forced"]) >= 2
+    assert c["text"].startswith("okWaitok") and c["finish_reason"] == "stop"
+
+
+def test_compare_runs_every_strategy_through_the_server_with_a_tokenizer(server, user_path: Path):
+    task = write_prompt(user_path, "forty-two", ANSWER_42)
+    done = run_ttc(
+        "compare", "What is 12 + 30?", "--backend", "openai", "--base-url", server, "--task", task,
+        "--tokenizer", str(default_model_path()), "-n", "2", "-b", "300", "--json", timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    ran = {r["strategy"] for r in json.loads(done.stdout)}
+    assert {"beam", "lookahead", "mcts", "self-consistency"} <= ran
+    assert "leaving out" not in done.stderr
+
+
+def test_a_tokenizer_that_is_not_a_gguf_is_one_line(server, tmp_path: Path):
+    bad = tmp_path / "not-a-model.gguf"
+    bad.write_bytes(b"GGUF but not really")
+    done = remote(server, "What is 2+3?", "--tokenizer", str(bad))
+    assert_one_line(done, 2, "tokenizer", str(bad))
 
 
 def test_compare_leaves_out_what_a_server_cannot_run(server, user_path: Path):

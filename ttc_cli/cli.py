@@ -186,11 +186,8 @@ def compare(
     text = _read_question(question)
     if opts.seed is None:  # one seed for every run, so sampling strategies differ only in how they choose
         opts = replace(opts, seed=secrets.randbelow(2**31))
-    plans, left_out = build_each(text, strategies, opts)
-    if engine_opts.backend == "openai" and not strategies:  # all of them: those a server can run
-        refused = {p.strategy.name: why for p in plans if (why := p.server_refusal())}
-        left_out += [f"leaving out {name}: {why}" for name, why in refused.items()]
-        plans = [p for p in plans if p.strategy.name not in refused]
+    all_plans, left_out = build_each(text, strategies, opts)
+    said: set[str] = set()
     sys.stderr.writelines(f"ttc: {note}\n" for note in left_out)
     wanted: list[str | None] = list(models) if models else [None]
     remote = engine_opts.backend == "openai"
@@ -206,6 +203,7 @@ def compare(
                 break
             engine, load_s = load_engine(None if path is None else str(path), engine_opts, interrupts.stop)
             with closing(engine):  # one model in memory at a time
+                plans = all_plans if strategies else _runnable(all_plans, engine, judge, said)
                 contexts = [prepare(p, engine, judge, interrupts.stop) for p in plans]
                 how = next(filter(None, map(isolation_of, contexts)), None)
                 isolation_note(how, out.quiet, engine_opts.verbose)
@@ -238,6 +236,21 @@ def compare(
         _emit(compare_text(data))
     if interrupts.stop.is_set():
         raise typer.Exit(interrupts.exit_code)
+
+
+def _runnable(plans: list[Any], engine: Any, judge: Any, said: set[str]) -> list[Any]:
+    """Of every strategy (compare without -s), those this engine can run; what it cannot, said once."""
+    from ttc_cli.runner import refusal_on
+
+    out = []
+    for p in plans:
+        why = refusal_on(p, engine, judge)
+        if why is None:
+            out.append(p)
+        elif (note := f"ttc: leaving out {p.strategy.name}: {why}\n") not in said:
+            said.add(note)
+            sys.stderr.write(note)
+    return out
 
 
 @app.command()

@@ -51,6 +51,11 @@ def _load_remote(model: str | None, opts: EngineOptions, stop: Any = None) -> tu
     if opts.verbose:
         sys.stderr.write(f"ttc: load: {opts.base_url} {model or ''}\n")
     start = time.perf_counter()
+    tokenizer = None
+    if opts.tokenizer:
+        from ttc_cli.engine.model_file import resolve_model_path
+
+        tokenizer = resolve_model_path(opts.tokenizer)
     key = os.environ.get(opts.api_key_env) or None
-    engine = RemoteEngine(opts.base_url, model, key, opts.parallel, stop)
+    engine = RemoteEngine(opts.base_url, model, key, opts.parallel, stop, tokenizer)
     return engine, time.perf_counter() - start

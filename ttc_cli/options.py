@@ -134,6 +134,16 @@ class EngineOptions:
         int | None,
         _opt("--parallel", min=1, help="Requests at once with --backend openai (default: the server's)."),
     ] = None
+    tokenizer: Annotated[
+        str | None,
+        _opt(
+            "--tokenizer",
+            envvar="TTC_TOKENIZER",
+            help="With --backend openai: a GGUF (path or name) of the server's model, read for its tokenizer "
+            "and chat template only. Gives exact token counts, and lets beam, lookahead, mcts, budget "
+            "forcing, prefills and the judge run through the server (as text completions).",
+        ),
+    ] = None
 
 
 @dataclass(frozen=True)

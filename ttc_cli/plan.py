@@ -60,16 +60,23 @@ class Plan:
         two = self.program_prompt is not None and self.program_prompt is not self.prompt
         return HYBRID if two else self.prompt.name
 
-    def server_refusal(self) -> str | None:
-        """Why a server could not run this plan (it cannot continue a partial reply or hand out logits)."""
-        if self.strategy.search and self.strategy.name != "refine":  # refine's turns are whole conversations
-            return f"{self.strategy.name} extends partial answers step by step"
-        if self.thinking is not None:
-            return "budget forcing edits the reply while it is written"
-        if self.prompt.prefill or (self.program_prompt is not None and self.program_prompt.prefill):
-            return f"the prompt '{self.prompt.name}' starts the reply with its own text (prefill)"
-        if self.search.verify_samples and not self.search.verifier.startswith("cmd:"):
-            return f"the {self.search.verifier} verifier reads the model's raw probabilities"
+    def refusal(self, continues: bool = True, logprobs: bool = True) -> str | None:
+        """Why an engine could not run this plan: one that cannot continue a partial reply (a server
+        without --tokenizer), or one without log-probabilities (a server that returns none)."""
+        search = self.strategy.search and self.strategy.name != "refine"  # refine's turns are whole chats
+        if not continues:
+            if search:
+                return f"{self.strategy.name} extends partial answers step by step"
+            if self.thinking is not None:
+                return "budget forcing edits the reply while it is written"
+            if self.prompt.prefill or (self.program_prompt is not None and self.program_prompt.prefill):
+                return f"the prompt '{self.prompt.name}' starts the reply with its own text (prefill)"
+        verifier = self.search.verifier
+        if (search or self.search.verify_samples) and not verifier.startswith("cmd:"):
+            if not continues:
+                return f"the {verifier} verifier reads the model's probabilities of a partial reply"
+            if not logprobs:
+                return f"the {verifier} verifier reads log-probabilities, which this server does not return"
         return None
 
     def new_budget(self) -> TokenBudget:

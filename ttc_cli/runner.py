@@ -27,16 +27,27 @@ from ttc_cli.strategies.context import RunContext
 from ttc_cli.strategies.programs import LIMITS
 
 
+def refusal_on(p: Plan, engine: Engine, verifier_engine: Engine | None = None) -> str | None:
+    """Why `p` cannot run on these engines (a server's), or None."""
+    engines = [e for e in (engine, verifier_engine) if e is not None]
+    continues = all(e.continues_text for e in engines)
+    return p.refusal(continues, all(e.gives_logprobs for e in engines))
+
+
 def prepare(
     p: Plan, engine: Engine, verifier_engine: Engine | None = None, stop: threading.Event | None = None
 ) -> RunContext:
     """Render and tokenize the prompt, check it fits, size the engine's context for this run; `stop` is
     what Ctrl-C sets (a new one when None)."""
-    why = p.server_refusal()
-    if why is not None and any(e is not None and not e.continues_text for e in (engine, verifier_engine)):
+    why = refusal_on(p, engine, verifier_engine)
+    if why is not None:
+        continues = all(e is None or e.continues_text for e in (engine, verifier_engine))
         raise UsageError(
             f"--backend openai cannot run this: {why}",
-            "use greedy, best-of-n, self-consistency, auto or refine (a 'cmd:' verifier works)",
+            "use greedy, best-of-n, self-consistency, auto or refine (a 'cmd:' verifier works)"
+            if continues
+            else "pass --tokenizer with a GGUF of the server's model, or use greedy, best-of-n, "
+            "self-consistency, auto or refine",
         )
     messages = p.prompt.messages(p.question)
     tokens = engine.chat_tokens(messages)

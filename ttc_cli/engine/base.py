@@ -55,7 +55,8 @@ class Engine(ABC):
     model_name: str = "model"
     n_batch: int = 512
     n_ctx_train: int = 4096  # the model's own context window (positions per sequence)
-    continues_text = True  # can extend a reply mid-way (forks at any token, forced text, raw logits)
+    continues_text = True  # can extend a reply mid-way (forks at any token, forced text)
+    gives_logprobs = True  # records each token's log-probability and its top alternatives
     parallel: int | None = None  # requests a server serves at once; None for an in-process engine
 
     def __init__(self, n_seq_max: int) -> None:

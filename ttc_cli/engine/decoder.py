@@ -169,13 +169,14 @@ class Decoder:
             if seq.n_sampled >= params.max_tokens:
                 self._finish(seq, FINISH_LENGTH)
             return
-        if eog or params.stop and self._hit_stop(seq, params.stop):
+        if eog or params.stop and self.hit_stop(seq, params.stop):
             self._finish(seq, FINISH_STOP)
         elif seq.n_sampled >= params.max_tokens:
             self._finish(seq, FINISH_LENGTH)
 
     @staticmethod
-    def _hit_stop(seq: Sequence, stops: tuple[str, ...]) -> bool:
+    def hit_stop(seq: Sequence, stops: tuple[str, ...]) -> bool:
+        """Whether `seq`'s text now holds a stop string; if so `text_end` marks where it begins."""
         # Only the tail can newly contain a stop string; searching it keeps the check O(1) per token.
         for stop in stops:
             needle = stop.encode()

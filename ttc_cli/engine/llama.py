@@ -1,22 +1,21 @@
-"""The llama.cpp backend: the only module that imports llama_cpp.
+"""The llama.cpp backend: with `llama_vocab.py` (its tokenizer and chat template), the only code that
+imports llama_cpp.
 
 One model per process, one context whose unified KV cache lets `llama_memory_seq_cp` fork a sequence by
 sharing its cells, and one `llama_batch` allocated per context and reused for every forward pass. Sampling
 uses llama.cpp's sampler chains (one per sequence, seeded), while log-probabilities and top-k alternatives
 are computed with numpy from the same logit rows (see `Decoder`).
 
-This module is longer than most here (~310 lines) because it is the whole of the llama.cpp boundary
+This module is longer than most here (~290 lines) because it is most of the llama.cpp boundary
 (loading with its interruptible progress callback, the context and its resizing, batches, sampler
-chains, grammars, logging): keeping every ctypes call in one file is the rule that keeps the rest free
-of it.
+chains, grammars, logging): keeping the ctypes calls in two files is the rule that keeps the rest free
+of them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
-import sys
 import threading
 from collections.abc import Sequence as Seq
 from pathlib import Path
@@ -26,29 +25,11 @@ import llama_cpp as L
 import numpy as np
 
 from ttc_cli.engine.base import Engine
+from ttc_cli.engine.llama_vocab import LlamaVocab, init_backend
 from ttc_cli.engine.sequence import MAX_SEQUENCES, EvalItem, SamplingParams, Sequence
 from ttc_cli.errors import EngineError, Interrupted, UsageError
 
-# llama.cpp keeps a global log callback; the ctypes object must outlive every call into the library.
-_LOG_STATE: dict[str, Any] = {"verbose": False, "callback": None}
-_BACKEND_READY = False
 KV_PAGE = 256  # llama.cpp pads its KV cache to 256 cells; asking for whole pages wastes nothing
-
-
-def _log_callback(level: int, text: bytes, _user: Any) -> None:
-    if _LOG_STATE["verbose"]:
-        sys.stderr.write(text.decode("utf-8", errors="replace"))
-
-
-def _init_backend(verbose: bool) -> None:
-    global _BACKEND_READY
-    _LOG_STATE["verbose"] = verbose
-    if _LOG_STATE["callback"] is None:
-        _LOG_STATE["callback"] = L.llama_log_callback(_log_callback)
-        L.llama_log_set(_LOG_STATE["callback"], ctypes.c_void_p(0))
-    if not _BACKEND_READY:
-        L.llama_backend_init()
-        _BACKEND_READY = True
 
 
 def supports_gpu_offload() -> bool:
@@ -57,7 +38,7 @@ def supports_gpu_offload() -> bool:
 
 def build_features() -> str:
     """What this llama.cpp build was compiled with, as llama.cpp says it ('CPU : AVX2 = 1 | ...')."""
-    _init_backend(False)
+    init_backend(False)
     return " ".join(L.llama_print_system_info().decode(errors="replace").split())
 
 
@@ -86,7 +67,7 @@ class LlamaEngine(Engine):
         stop: threading.Event | None = None,
     ) -> None:
         super().__init__(n_seq_max)
-        _init_backend(verbose)
+        init_backend(verbose)
         self.path = Path(path)
         self.model_name = self.path.name
         self.threads = threads or os.cpu_count() or 1
@@ -111,12 +92,12 @@ class LlamaEngine(Engine):
                 f"llama.cpp could not load {self.path} (truncated, corrupt or an unsupported architecture)",
                 "check the file, or run with --verbose to see llama.cpp's log",
             )
+        self.vocab = LlamaVocab(self._model)
         self._vocab = L.llama_model_get_vocab(self._model)
-        self.n_vocab = L.llama_vocab_n_tokens(self._vocab)
+        self.n_vocab = self.vocab.n_vocab
         self.n_ctx_train = L.llama_model_n_ctx_train(self._model)
         self._ctx: Any = None
         self._batch: Any = None
-        self._piece_cache: dict[int, bytes] = {}
         self.n_ctx = 0
         self._open_context(n_ctx, n_seq_max)
 
@@ -203,69 +184,24 @@ class LlamaEngine(Engine):
         with contextlib.suppress(Exception):
             self.close()
 
-    # ---- tokens and chat ---------------------------------------------------------------------------
+    # ---- tokens and chat (the vocabulary's) ---------------------------------------------------------
     def tokenize(self, text: str, *, add_special: bool = False, special: bool = False) -> list[int]:
-        """`text`'s tokens; control-token spellings (`<|im_end|>`) become control tokens only if `special`."""
-        raw = text.encode("utf-8")
-        cap = len(raw) + 16
-        buf = (L.llama_token * cap)()
-        n = L.llama_tokenize(self._vocab, raw, len(raw), buf, cap, add_special, special)
-        if n < 0:
-            cap = -n
-            buf = (L.llama_token * cap)()
-            n = L.llama_tokenize(self._vocab, raw, len(raw), buf, cap, add_special, special)
-        return list(buf[:n])
+        return self.vocab.tokenize(text, add_special=add_special, special=special)
 
     def token_bytes(self, token: int) -> bytes:
-        piece = self._piece_cache.get(token)
-        if piece is None:
-            buf = ctypes.create_string_buffer(64)
-            n = L.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
-            if n < 0:
-                buf = ctypes.create_string_buffer(-n)
-                n = L.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
-            piece = self._piece_cache[token] = buf.raw[:n]
-        return piece
+        return self.vocab.token_bytes(token)
 
     def special_text(self, token: int) -> str:
-        if token < 0:
-            return ""
-        buf = ctypes.create_string_buffer(128)
-        n = L.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, True)
-        return buf.raw[: max(n, 0)].decode("utf-8", errors="replace")
+        return self.vocab.special_text(token)
 
     def is_eog(self, token: int) -> bool:
-        return bool(L.llama_vocab_is_eog(self._vocab, token))
+        return self.vocab.is_eog(token)
 
     def metadata(self, key: str) -> str | None:
-        buf = ctypes.create_string_buffer(1 << 16)
-        n = L.llama_model_meta_val_str(self._model, key.encode(), buf, len(buf))
-        if n < 0:
-            return None
-        if n >= len(buf):
-            buf = ctypes.create_string_buffer(n + 1)
-            L.llama_model_meta_val_str(self._model, key.encode(), buf, len(buf))
-        return buf.value.decode("utf-8", errors="replace")
+        return self.vocab.metadata(key)
 
     def chat_tokens(self, messages: list[dict[str, str]]) -> list[int]:
-        """The prompt for `messages` in the model's own chat template, tokenized with one BOS at most.
-
-        Special tokens are parsed in the template's text only; message contents are literal text.
-        """
-        from ttc_cli.engine.chat import render_chat
-
-        bos = L.llama_vocab_bos(self._vocab)
-        eos = L.llama_vocab_eos(self._vocab)
-        parts = render_chat(
-            self.metadata("tokenizer.chat_template"), messages, self.special_text(bos), self.special_text(eos)
-        )
-        add_bos = bool(L.llama_vocab_get_add_bos(self._vocab))
-        tokens: list[int] = []
-        for i, (text, is_template) in enumerate(parts):
-            tokens += self.tokenize(text, add_special=add_bos and i == 0, special=is_template)
-        while add_bos and len(tokens) > 1 and tokens[0] == tokens[1] == bos:
-            tokens.pop(0)  # the template wrote a BOS and the tokenizer added another
-        return tokens
+        return self.vocab.chat_tokens(messages)
 
     # ---- backend primitives ------------------------------------------------------------------------
     def _eval(self, items: Seq[EvalItem]) -> None:

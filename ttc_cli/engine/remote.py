@@ -1,23 +1,32 @@
 """The engine for an OpenAI-compatible server (`--backend openai`): the same interface, text on the wire.
 
-A server takes chat messages and streams back text, so this engine's "tokens" are the pieces the server
-streams, interned into a vocabulary of its own. A prompt is padding up to its real token count (the
-server's tokenizer where it has an endpoint, else a tiktoken estimate), so every check on prompt length
-stays true, then a marker token that stands for its chat messages (last, so that a conversation grown by
-a turn shares the padding of the one before, as a prefix). Prefill evaluates nothing (the
-server's prefix cache does that work), forks copy a list, and `RemoteDecoder` streams one request per
-sample, `parallel` at a time.
+Two ways to stand for the server's tokens, chosen by whether the user gave a local copy of the model's
+tokenizer (`--tokenizer`, a GGUF of the same model; only its vocabulary is loaded):
 
-What a server cannot do here: continue a partial reply. The step-level searches (beam, lookahead, mcts),
-budget forcing, a prompt's assistant prefill and the judge all extend text mid-answer or read raw
-logits, so `prepare` refuses them on this backend with one line (`refine` works: each of its turns is a
-whole new conversation).
+- Without one, a server takes chat messages and streams back text, so this engine's "tokens" are the
+  pieces the server streams, interned into a vocabulary of its own. A prompt is padding up to its real
+  token count (the server's tokenizer where it has an endpoint, else a tiktoken estimate), so every check
+  on prompt length stays true, then a marker token that stands for its chat messages (last, so that a
+  conversation grown by a turn shares the padding of the one before, as a prefix). Such a sequence
+  cannot be continued mid-reply: the step-level searches (beam, lookahead, mcts), budget forcing, a
+  prompt's assistant prefill and the judge are refused with one line (`refine` works: each of its turns
+  is a whole new conversation).
+- With one, tokens are the model's own: ttc renders the chat template and counts exactly, and any
+  sequence (a search path, a judge prompt, a reply with forced text) is sent as its text to
+  `/v1/completions`, so every strategy runs. The server's prefix cache does what KV forking does in
+  process: a path's next step re-sends the path, and the server re-evaluates only what it has not cached.
+  Streamed pieces that are one token of the vocabulary become that token; any other piece (several
+  tokens in one chunk, a split character) is interned past the vocabulary's end.
+
+Prefill evaluates nothing, forks copy a list, and `RemoteDecoder` streams one request per sample,
+`parallel` at a time.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence as Seq
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +35,7 @@ from ttc_cli.budget import TokenBudget
 from ttc_cli.engine import token_count
 from ttc_cli.engine.base import Engine
 from ttc_cli.engine.capabilities import Capabilities, count_tokens, probe
+from ttc_cli.engine.llama_vocab import LlamaVocab
 from ttc_cli.engine.sequence import MAX_SEQUENCES, EvalItem, SamplingParams, Sequence
 from ttc_cli.engine.server import Server
 from ttc_cli.errors import EngineError
@@ -37,8 +47,6 @@ PER_MESSAGE = 4  # template tokens around each chat message, in the tiktoken est
 class RemoteEngine(Engine):
     """An OpenAI-compatible server's model behind the engine interface (sampling strategies only)."""
 
-    continues_text = False
-
     def __init__(
         self,
         base_url: str,
@@ -46,18 +54,27 @@ class RemoteEngine(Engine):
         api_key: str | None = None,
         parallel: int | None = None,
         stop: threading.Event | None = None,
+        tokenizer: Path | None = None,
     ) -> None:
         super().__init__(MAX_SEQUENCES)
+        self.vocab: LlamaVocab | None = None
+        self._vocab_model: Any = None
+        self.tokenizer = tokenizer
         self.server = Server(base_url, api_key, stop)
         try:
             self.caps: Capabilities = probe(self.server, model)
+            if tokenizer is not None:
+                self.vocab, self._vocab_model = LlamaVocab.load(tokenizer)
         except BaseException:
-            self.server.close()
+            self.close()
             raise
         self.model_name = self.caps.model
         self.n_ctx_train = self.caps.context or 1 << 20  # unknown: the server says when a prompt is too long
         self.parallel = max(1, parallel or self.caps.parallel)
+        self.continues_text = self.vocab is not None
+        self.gives_logprobs = self.caps.logprobs
         self.n_batch = 1 << 30
+        self._base = self.vocab.n_vocab if self.vocab is not None else 0  # interned pieces' first id
         self._pieces: list[bytes] = [b""]
         self._ids: dict[bytes, int] = {b"": PAD}
         self._prompts: dict[int, list[dict[str, str]]] = {}
@@ -66,26 +83,49 @@ class RemoteEngine(Engine):
     def intern(self, piece: bytes) -> int:
         token = self._ids.get(piece)
         if token is None:
-            token = self._ids[piece] = len(self._pieces)
+            token = self._ids[piece] = self._base + len(self._pieces)
             self._pieces.append(piece)
         return token
 
+    def piece_token(self, text: str) -> int:
+        """The token a streamed piece stands for: the vocabulary's, where it is exactly one of them."""
+        if self.vocab is not None:
+            ids = self.vocab.tokenize(text)
+            if len(ids) == 1 and self.vocab.token_bytes(ids[0]) == text.encode():
+                return ids[0]
+        return self.intern(text.encode())
+
     def token_bytes(self, token: int) -> bytes:
-        return self._pieces[token]
+        if token < self._base:
+            assert self.vocab is not None
+            return self.vocab.token_bytes(token)
+        return self._pieces[token - self._base]
 
     def is_eog(self, token: int) -> bool:
-        return False  # a server ends a reply by ending the stream, never with a token
+        # Without a vocabulary a server ends a reply by ending the stream, never with a token.
+        return self.vocab is not None and token < self._base and self.vocab.is_eog(token)
+
+    @property
+    def eos(self) -> int | None:
+        """The token that stands for a reply the server ended by itself (with a vocabulary only)."""
+        return self.vocab.eos if self.vocab is not None and self.vocab.eos >= 0 else None
 
     def count(self, text: str) -> int:
-        """`text`'s tokens: the server's tokenizer where it has one, else a tiktoken estimate."""
+        """`text`'s tokens: the local tokenizer's, else the server's, else a tiktoken estimate."""
+        if self.vocab is not None:
+            return len(self.vocab.tokenize(text))
         exact = count_tokens(self.server, self.caps, text) if text else 0
         return exact if exact is not None else token_count.count(text, self.model_name)
 
     def tokenize(self, text: str, *, add_special: bool = False, special: bool = False) -> list[int]:
+        if self.vocab is not None:
+            return self.vocab.tokenize(text, add_special=add_special, special=special)
         n = self.count(text)
         return [self.intern(text.encode())] + [PAD] * (n - 1) if n else []
 
     def chat_tokens(self, messages: list[dict[str, str]]) -> list[int]:
+        if self.vocab is not None:
+            return self.vocab.chat_tokens(messages)
         text = "".join(m["content"] for m in messages)
         n = self.count(text) + PER_MESSAGE * len(messages)
         marker = self.intern(f"\0prompt {len(self._prompts)}".encode())
@@ -99,6 +139,15 @@ class RemoteEngine(Engine):
             raise EngineError("a server can only continue a sequence that holds a chat prompt")
         reply = b"".join(self._pieces[t] for t in seq.tokens[at + 1 :]).decode("utf-8", errors="replace")
         return self._prompts[seq.tokens[at]], reply
+
+    def prompt_text(self, seq: Sequence) -> str:
+        """A sequence as the text prompt of a completion: control tokens spelled out (the server parses
+        them back), the leading BOS left to the server, which adds its own."""
+        vocab = self.vocab
+        assert vocab is not None, "only a vocabulary's tokens can be sent as text"
+        tokens = seq.tokens[1:] if vocab.add_bos and seq.tokens[:1] == [vocab.bos] else seq.tokens
+        raw = b"".join(vocab.spelled(t) if t < self._base else self._pieces[t - self._base] for t in tokens)
+        return raw.decode("utf-8", errors="replace")
 
     # ---- the engine interface ------------------------------------------------------------------------
     def prefill(self, tokens: Seq[int], stop: threading.Event | None = None) -> Sequence:
@@ -120,13 +169,23 @@ class RemoteEngine(Engine):
     def reserve(self, n_ctx: int, n_seq: int, cap: int | None = None) -> None:
         pass  # the server sizes its own cache
 
+    def degraded(self) -> list[str]:
+        """What this run loses on this server (a local tokenizer makes up for a missing tokenize endpoint)."""
+        lost = self.caps.degraded()
+        if self.vocab is not None:
+            lost = [w for w in lost if not w.startswith("no tokenize endpoint")]
+        return lost
+
     @property
     def device(self) -> str:
-        lost = "".join(f" · {what}" for what in self.caps.degraded())  # the live header says what is lost
+        lost = "".join(f" · {what}" for what in self.degraded())  # the live header says what is lost
         return f"{self.caps.kind} at {self.server.url}{lost}"
 
     def close(self) -> None:
         self.server.close()
+        if self._vocab_model is not None:
+            LlamaVocab.free(self._vocab_model)
+            self._vocab_model = None
 
     def backend_json(self) -> dict[str, Any]:
         """--json's `backend`: where the run went, and what this server could not give it."""
@@ -136,9 +195,18 @@ class RemoteEngine(Engine):
             "url": self.server.url,
             "server": self.caps.kind,
             "parallel": self.parallel,
-            "token_counts": "server" if self.caps.tokenize is not None else "tiktoken-estimate",
-            "degraded": self.caps.degraded(),
+            "token_counts": self.token_counts,
+            "tokenizer": str(self.tokenizer) if self.tokenizer is not None else None,
+            "continues_text": self.continues_text,
+            "degraded": self.degraded(),
         }
+
+    @property
+    def token_counts(self) -> str:
+        """Whose counts the prompt lengths are: the local tokenizer's, the server's, or tiktoken's."""
+        if self.vocab is not None:
+            return "local-tokenizer"
+        return "server" if self.caps.tokenize is not None else "tiktoken-estimate"
 
     # ---- primitives a server does not have (nothing in this engine calls them) -----------------------
     def _eval(self, items: Seq[EvalItem]) -> None:

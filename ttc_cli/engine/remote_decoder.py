@@ -4,6 +4,12 @@ It keeps `Decoder`'s contract, so the strategies cannot tell the two apart: `ste
 new token per sample (so per-token consumers such as the DeepConf filter see every token once), `cancel`
 ends a sample now (closing its stream, which makes the server stop), and the budget is never overdrawn.
 
+With a local tokenizer (`RemoteEngine.continues_text`), a sample's request is a text completion of its
+whole sequence, so a sequence may be continued (a search path's next step, a judge prompt), stop strings
+are found here as the pieces arrive (so a step keeps its delimiter, as in process) and end the stream,
+and budget forcing runs after each piece as `Decoder` runs it after each token: when it rewrites the
+tail (a "Wait", a closing tag), the stream is closed and a new request continues from the new text.
+
 The budget: a request's `max_tokens` is taken from the budget when it starts (the remaining budget shared
 evenly among the samples still waiting to start, at most the sample's own cap), and whatever the reply did
 not use is given back when it ends. So no reply can exceed what the budget had, whatever the server does,
@@ -22,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ttc_cli.budget import TokenBudget
-from ttc_cli.engine.decoder import Step
+from ttc_cli.engine import remote_wire as wire
+from ttc_cli.engine.decoder import Decoder, Step
 from ttc_cli.engine.sequence import (
     FINISH_BUDGET,
     FINISH_CANCELLED,
@@ -47,13 +54,14 @@ class Reply:
 
     seq: Sequence
     granted: int
-    pieces: deque[tuple[str, float, list[tuple[str, float]]]] = field(default_factory=deque)
+    pieces: deque[wire.Piece] = field(default_factory=deque)
     finish: str | None = None  # the server's finish reason
     done: str | None = None  # set when the stream has ended (after its usage chunk): the finish reason
     usage: int | None = None  # completion tokens the server reported
     error: str | None = None
     stream: StreamedReply | None = None
     cancelled: bool = False
+    used: int = 0  # pieces stepped from this request
 
 
 class RemoteDecoder:
@@ -71,8 +79,8 @@ class RemoteDecoder:
     def add(self, seq: Sequence, params: SamplingParams) -> None:
         if seq.released:
             raise EngineError("cannot decode a released sequence")
-        if self.engine.request_of(seq)[1]:
-            raise EngineError("a server cannot continue a partial reply")
+        if not self.engine.continues_text and self.engine.request_of(seq)[1]:
+            raise EngineError("a server cannot continue a partial reply without --tokenizer")
         seq.params = params
         seq.gen_start = len(seq.tokens)
         seq.logprobs, seq.top_ids, seq.top_logprobs = [], [], []
@@ -115,14 +123,51 @@ class RemoteDecoder:
             with self.arrived:
                 piece = reply.pieces.popleft() if reply.pieces else None
             if piece is not None:
+                reply.used += 1
                 sampled.append((seq, self._record(seq, *piece)))
+                reason = self._after_piece(seq) if self.engine.continues_text else None
             elif reply.done is not None:
+                reason = self._at_end(seq, reply)
+            else:
+                continue
+            if reason is not None:
                 self.live.remove(seq)
-                self._end(seq, self._reason(seq, reply))
+                self._end(seq, reason)
                 finished.append(seq)
         self.engine.stats.decode_s += time.perf_counter() - start
         self.engine.stats.generated_tokens += len(sampled)
         return Step(tuple(sampled), tuple(finished))
+
+    def _after_piece(self, seq: Sequence) -> str | None:
+        """What `Decoder._record` does after a token, for a text completion: forcing, stops, the cap."""
+        params = seq.params or SamplingParams()
+        if seq.forcing is not None and seq.forcing.after_token(self.engine, seq, False):
+            return self._again(seq)
+        if params.stop and Decoder.hit_stop(seq, params.stop):
+            return FINISH_STOP
+        return FINISH_LENGTH if seq.n_sampled >= params.max_tokens else None
+
+    def _at_end(self, seq: Sequence, reply: Reply) -> str | None:
+        """The stream ended: why the sample did (None when forcing sent it on with a new request)."""
+        reason = self._reason(seq, reply)
+        eos = self.engine.eos if self.engine.continues_text else None
+        if reason == FINISH_STOP and eos is not None:
+            # The server ended the reply by itself: its end token, as a sequence in process holds it
+            # (the searches read a step's end from it). The server counts it in no usage: not charged.
+            seq.tokens.append(eos)
+            if seq.forcing is not None and seq.forcing.after_token(self.engine, seq, True):
+                return self._again(seq)
+        return reason
+
+    def _again(self, seq: Sequence) -> str | None:
+        """Forcing rewrote the sequence's tail: end this request, and queue one that continues the new
+        text (first in line), unless the sample's cap is reached."""
+        params = seq.params or SamplingParams()
+        if seq.n_sampled >= params.max_tokens:
+            return FINISH_LENGTH
+        self._settle(self.replies.pop(seq))
+        self.waiting.insert(0, seq)
+        return None
 
     # ---- requests ------------------------------------------------------------------------------------
     def _start_waiting(self) -> None:
@@ -131,7 +176,8 @@ class RemoteDecoder:
             seq = self.waiting.pop(0)
             params = seq.params or SamplingParams()
             share = self.budget.remaining // (len(self.waiting) + 1)
-            granted = self.budget.take(min(params.max_tokens, share)) if share > 0 else 0
+            cap = params.max_tokens - seq.n_sampled  # a continued sample has used part of its cap
+            granted = self.budget.take(min(cap, share)) if share > 0 else 0
             if granted <= 0:
                 seq.finish_reason = FINISH_BUDGET
                 continue
@@ -142,8 +188,14 @@ class RemoteDecoder:
     def _stream(self, reply: Reply, params: SamplingParams) -> None:
         """Runs on its own thread: feeds the reply's pieces to `step` as they arrive."""
         try:
-            messages, _ = self.engine.request_of(reply.seq)
-            stream = self.engine.server.stream_chat(self._body(messages, params, reply.granted))
+            if self.engine.continues_text:
+                prompt = self.engine.prompt_text(reply.seq)
+                body = wire.completion_body(self.engine.caps, prompt, params, reply.granted)
+                stream = self.engine.server.stream("/completions", body)
+            else:
+                messages, _ = self.engine.request_of(reply.seq)
+                body = wire.chat_body(self.engine.caps, messages, params, reply.granted)
+                stream = self.engine.server.stream("/chat/completions", body)
             with self.arrived:
                 if reply.cancelled:
                     stream.close()
@@ -164,50 +216,11 @@ class RemoteDecoder:
                 reply.done = "error"
                 self.arrived.notify_all()
 
-    def _body(self, messages: list[dict[str, str]], params: SamplingParams, granted: int) -> dict[str, Any]:
-        caps = self.engine.caps
-        body: dict[str, Any] = {
-            "model": caps.model,
-            "messages": messages,
-            "max_tokens": granted,
-            "temperature": params.temperature,
-            "top_p": params.top_p if params.temperature > 0 else 1.0,
-            "seed": params.seed,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        if params.stop:
-            body["stop"] = list(params.stop[:4])  # the API's limit
-        if caps.logprobs:
-            body["logprobs"] = True
-            body["top_logprobs"] = max(1, min(params.top_logprobs, 20))
-        if caps.sampler_extras:
-            body["top_k"] = params.top_k if params.temperature > 0 else 1
-            body["min_p"] = params.min_p
-            if params.grammar:
-                body["grammar"] = params.grammar
-        return body
-
     def _take(self, reply: Reply, chunk: dict[str, Any]) -> None:
-        usage = chunk.get("usage")
-        pieces: list[tuple[str, float, list[tuple[str, float]]]] = []
-        finish = None
-        for choice in chunk.get("choices") or []:
-            content = ((choice.get("logprobs") or {}).get("content")) or []
-            if content:
-                for entry in content:
-                    alts = entry.get("top_logprobs") or []
-                    top = [(t.get("token", ""), float(t.get("logprob", 0.0))) for t in alts]
-                    pieces.append((entry.get("token", ""), float(entry.get("logprob", 0.0)), top))
-            else:
-                text = (choice.get("delta") or {}).get("content")
-                if text:
-                    pieces.append((text, 0.0, []))
-            finish = choice.get("finish_reason") or finish
+        pieces, finish, usage = wire.parse_chunk(chunk)
         with self.arrived:
             reply.pieces.extend(pieces)
-            if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
-                reply.usage = usage["completion_tokens"]
+            reply.usage = usage if usage is not None else reply.usage
             reply.finish = finish or reply.finish
             self.arrived.notify_all()
 
@@ -224,13 +237,13 @@ class RemoteDecoder:
 
     def _record(self, seq: Sequence, text: str, logprob: float, top: list[tuple[str, float]]) -> int:
         params = seq.params or SamplingParams()
-        token = self.engine.intern(text.encode())
+        token = self.engine.piece_token(text)
         seq.tokens.append(token)
         seq.n_sampled += 1
         seq.tail_is_sampled = True
         seq.logprobs.append(logprob)
         if params.top_logprobs > 0 and top:
-            seq.top_ids.append(np.array([self.engine.intern(t.encode()) for t, _ in top], dtype=np.int32))
+            seq.top_ids.append(np.array([self.engine.piece_token(t) for t, _ in top], dtype=np.int32))
             seq.top_logprobs.append(np.array([lp for _, lp in top], dtype=np.float32))
         seq.text_bytes += text.encode()
         return token
@@ -249,12 +262,16 @@ class RemoteDecoder:
             if seq in self.waiting:
                 self.waiting.remove(seq)
             return
+        self._settle(reply)
+
+    def _settle(self, reply: Reply) -> None:
+        """Close a request's stream if still open; what it generated stays spent, the rest returns."""
         with self.arrived:
             reply.cancelled = reply.done is None
             stream = reply.stream
         if stream is not None and reply.cancelled:
             stream.close()
-        used = seq.n_sampled
+        used = reply.used
         if reply.usage is not None and not reply.cancelled:
             # The server's own count, where it gave one (pieces may be several tokens without logprobs).
             extra = min(reply.granted, reply.usage) - used

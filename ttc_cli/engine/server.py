@@ -107,9 +107,10 @@ class Server:
         return f"the server at {self.url} refused {path} ({status}): {text}"
 
     # ---- streaming ---------------------------------------------------------------------------------
-    def stream_chat(self, body: dict[str, Any]) -> StreamedReply:
-        """Open a streamed chat completion (retrying as `_send` does until the stream is open)."""
-        request = self.client.build_request("POST", f"{self.v1}/chat/completions", json=body)
+    def stream(self, path: str, body: dict[str, Any]) -> StreamedReply:
+        """Open a streamed (chat or text) completion at `path` under /v1, retrying as `_send` does until
+        the stream is open."""
+        request = self.client.build_request("POST", f"{self.v1}{path}", json=body)
         for attempt in range(RETRIES + 1):
             try:
                 response = self.client.send(request, stream=True)
