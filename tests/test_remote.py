@@ -229,6 +229,14 @@ def test_compare_runs_every_strategy_through_the_server_with_a_tokenizer(server,
     assert "leaving out" not in done.stderr
 
 
+def test_a_second_model_cannot_judge_with_the_policys_tokenizer(server):
+    done = remote(
+        server, "What is 2+3?", "-s", "beam", "--tokenizer", str(default_model_path()),
+        "--verifier-model", "judge-model",
+    )  # fmt: skip
+    assert_one_line(done, 2, "--tokenizer", "--verifier-model")
+
+
 def test_a_tokenizer_that_is_not_a_gguf_is_one_line(server, tmp_path: Path):
     bad = tmp_path / "not-a-model.gguf"
     bad.write_bytes(b"GGUF but not really")
@@ -399,3 +407,29 @@ def test_a_failing_server_is_retried_a_bounded_number_of_times_then_one_line(sta
         httpd.shutdown()
     assert_one_line(done, 1, needle)
     assert handler.seen[0] == tries
+
+
+# ---- the wire: both dialects of a streamed text completion's log-probabilities ------------------------
+def test_a_text_completion_chunk_is_read_in_either_dialect():
+    from ttc_cli.engine.remote_wire import parse_chunk
+
+    legacy = {  # llama-cpp-python, vLLM: parallel lists, alternatives as a dict
+        "choices": [{"text": " Yes", "finish_reason": None, "logprobs": {
+            "tokens": [" Yes"], "token_logprobs": [-0.1], "top_logprobs": [{" No": -2.5, " Yes": -0.1}]}}],
+    }  # fmt: skip
+    chat_like = {  # llama-server: the chat completions' list of entries, also for text completions
+        "choices": [{"text": " Yes", "finish_reason": "length", "logprobs": {"content": [
+            {"token": " Yes", "logprob": -0.1, "top_logprobs": [
+                {"token": " Yes", "logprob": -0.1}, {"token": " No", "logprob": -2.5}]}]}}],
+        "usage": {"completion_tokens": 1},
+    }  # fmt: skip
+    expected = [(" Yes", -0.1, [(" Yes", -0.1), (" No", -2.5)])]
+    assert parse_chunk(legacy) == (expected, None, None)
+    assert parse_chunk(chat_like) == (expected, "length", 1)
+    plain = {"choices": [{"text": "abc", "logprobs": None, "finish_reason": None}]}
+    assert parse_chunk(plain) == ([("abc", 0.0, [])], None, None)  # no logprobs: the text is one piece
+    assert parse_chunk({"choices": [{"delta": {"content": ""}, "finish_reason": "stop"}]}) == (
+        [],
+        "stop",
+        None,
+    )

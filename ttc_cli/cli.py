@@ -87,6 +87,13 @@ def _logged_options(opts: PlanOptions, engine_opts: EngineOptions) -> dict[str, 
 
 def _load_verifier(path: str | None, opts: EngineOptions, stop: Any = None) -> Any:
     """--verifier-model's engine (its tokens are charged to the same budget), or None."""
+    if path is not None and opts.backend == "openai" and opts.tokenizer:
+        from ttc_cli.errors import UsageError
+
+        raise UsageError(
+            "--tokenizer is the policy model's, so a second model on the server cannot judge with it",
+            "leave out --verifier-model (the policy model judges)",
+        )
     return load_engine(path, opts, stop)[0] if path is not None else None
 
 

@@ -54,6 +54,7 @@ def report(measured: dict[str, throughput.Curve] | None = None) -> dict[str, Any
         "models_found": stores,
         "backend": os.environ.get("TTC_BACKEND", "llama"),
         "base_url": os.environ.get("TTC_BASE_URL"),
+        "tokenizer": os.environ.get("TTC_TOKENIZER"),
         "servers": _servers(),
         "curves": [
             {
@@ -81,6 +82,7 @@ def text(data: dict[str, Any]) -> str:
         ),
     ]
     url = f" · TTC_BASE_URL {data['base_url']}" if data["base_url"] else ""
+    url += f" · TTC_TOKENIZER {data['tokenizer']}" if data["tokenizer"] else ""
     lines.append(f"backend           {data['backend']}{url}")
     for s in data["servers"]:
         lost = "; ".join(s["degraded"]) or "nothing degraded"

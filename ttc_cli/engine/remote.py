@@ -45,7 +45,8 @@ PER_MESSAGE = 4  # template tokens around each chat message, in the tiktoken est
 
 
 class RemoteEngine(Engine):
-    """An OpenAI-compatible server's model behind the engine interface (sampling strategies only)."""
+    """An OpenAI-compatible server's model behind the engine interface (every strategy with a local
+    tokenizer; the sampling strategies without one)."""
 
     def __init__(
         self,
@@ -75,8 +76,10 @@ class RemoteEngine(Engine):
         self.gives_logprobs = self.caps.logprobs
         self.n_batch = 1 << 30
         self._base = self.vocab.n_vocab if self.vocab is not None else 0  # interned pieces' first id
-        self._pieces: list[bytes] = [b""]
-        self._ids: dict[bytes, int] = {b"": PAD}
+        # Without a vocabulary, piece 0 is the padding (no text); with one, id 0 is the model's own.
+        self._pieces: list[bytes] = [] if self.vocab is not None else [b""]
+        self._ids: dict[bytes, int] = {} if self.vocab is not None else {b"": PAD}
+        self._piece_ids: dict[str, int] = {}  # streamed text -> its token (pieces repeat: cache them)
         self._prompts: dict[int, list[dict[str, str]]] = {}
 
     # ---- vocabulary --------------------------------------------------------------------------------
@@ -89,11 +92,12 @@ class RemoteEngine(Engine):
 
     def piece_token(self, text: str) -> int:
         """The token a streamed piece stands for: the vocabulary's, where it is exactly one of them."""
-        if self.vocab is not None:
-            ids = self.vocab.tokenize(text)
-            if len(ids) == 1 and self.vocab.token_bytes(ids[0]) == text.encode():
-                return ids[0]
-        return self.intern(text.encode())
+        token = self._piece_ids.get(text)
+        if token is None:
+            ids = self.vocab.tokenize(text) if self.vocab is not None else []
+            exact = len(ids) == 1 and self.token_bytes(ids[0]) == text.encode()
+            token = self._piece_ids[text] = ids[0] if exact else self.intern(text.encode())
+        return token
 
     def token_bytes(self, token: int) -> bytes:
         if token < self._base:
