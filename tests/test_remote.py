@@ -178,12 +178,12 @@ def test_prompt_tokens_are_counted_exactly_by_the_local_tokenizer(server, user_p
 
     question = "Natalia sold clips to 48 of her friends in April."
     data = tokenized(server, question, "-s", "greedy", "--max-tokens", "4")
-    vocab, model = LlamaVocab.load(default_model_path())
+    vocab = LlamaVocab.load(default_model_path())
     try:
         messages = build(question, "greedy", PlanOptions()).prompt.messages(question)
         assert data["usage"]["prompt_tokens"] == len(vocab.chat_tokens(messages))
     finally:
-        LlamaVocab.free(model)
+        vocab.close()
 
 
 @pytest.mark.parametrize("budget", [7, 60, 250])

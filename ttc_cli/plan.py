@@ -60,7 +60,7 @@ class Plan:
         two = self.program_prompt is not None and self.program_prompt is not self.prompt
         return HYBRID if two else self.prompt.name
 
-    def refusal(self, continues: bool = True, logprobs: bool = True) -> str | None:
+    def refusal(self, continues: bool, logprobs: bool) -> str | None:
         """Why an engine could not run this plan: one that cannot continue a partial reply (a server
         without --tokenizer), or one without log-probabilities (a server that returns none)."""
         search = self.strategy.search and self.strategy.name != "refine"  # refine's turns are whole chats

@@ -40,8 +40,9 @@ def init_backend(verbose: bool) -> None:
 class LlamaVocab:
     """Tokenize, detokenize and render chat prompts with a loaded llama.cpp model's vocabulary."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, owned: bool = False) -> None:
         self._model = model
+        self._owned = owned  # loaded by `load`: freed by `close` (an engine frees its own model)
         self._vocab = L.llama_model_get_vocab(model)
         self.n_vocab = L.llama_vocab_n_tokens(self._vocab)
         self.bos = L.llama_vocab_bos(self._vocab)
@@ -50,8 +51,8 @@ class LlamaVocab:
         self._piece_cache: dict[int, bytes] = {}
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> tuple[LlamaVocab, Any]:
-        """Only the vocabulary of the GGUF at `path`; returns it and the model handle to free."""
+    def load(cls, path: str | os.PathLike[str]) -> LlamaVocab:
+        """Only the vocabulary of the GGUF at `path` (`close` frees it)."""
         init_backend(False)
         params = L.llama_model_default_params()
         params.vocab_only = True
@@ -61,11 +62,12 @@ class LlamaVocab:
                 f"llama.cpp could not read the tokenizer of {path} (truncated, corrupt or not a GGUF)",
                 "pass --tokenizer a GGUF of the server's model",
             )
-        return cls(model), model
+        return cls(model, owned=True)
 
-    @staticmethod
-    def free(model: Any) -> None:
-        L.llama_model_free(model)
+    def close(self) -> None:
+        if self._owned and self._model:
+            L.llama_model_free(self._model)
+            self._model = None
 
     def tokenize(self, text: str, *, add_special: bool = False, special: bool = False) -> list[int]:
         """`text`'s tokens; control-token spellings (`<|im_end|>`) become control tokens only if `special`."""

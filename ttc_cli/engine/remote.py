@@ -59,13 +59,12 @@ class RemoteEngine(Engine):
     ) -> None:
         super().__init__(MAX_SEQUENCES)
         self.vocab: LlamaVocab | None = None
-        self._vocab_model: Any = None
         self.tokenizer = tokenizer
         self.server = Server(base_url, api_key, stop)
         try:
             self.caps: Capabilities = probe(self.server, model)
             if tokenizer is not None:
-                self.vocab, self._vocab_model = LlamaVocab.load(tokenizer)
+                self.vocab = LlamaVocab.load(tokenizer)
         except BaseException:
             self.close()
             raise
@@ -187,9 +186,8 @@ class RemoteEngine(Engine):
 
     def close(self) -> None:
         self.server.close()
-        if self._vocab_model is not None:
-            LlamaVocab.free(self._vocab_model)
-            self._vocab_model = None
+        if self.vocab is not None:
+            self.vocab.close()
 
     def backend_json(self) -> dict[str, Any]:
         """--json's `backend`: where the run went, and what this server could not give it."""

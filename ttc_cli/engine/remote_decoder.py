@@ -150,7 +150,7 @@ class RemoteDecoder:
     def _at_end(self, seq: Sequence, reply: Reply) -> str | None:
         """The stream ended: why the sample did (None when forcing sent it on with a new request)."""
         reason = self._reason(seq, reply)
-        eos = self.engine.eos if self.engine.continues_text else None
+        eos = self.engine.eos  # None without a vocabulary
         if reason == FINISH_STOP and eos is not None:
             # The server ended the reply by itself: its end token, as a sequence in process holds it
             # (the searches read a step's end from it). The server counts it in no usage: not charged.
