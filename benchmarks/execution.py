@@ -36,6 +36,12 @@ from early_stop import DEFAULTS, Rule, read_lines, simulate
 from ttc_cli.answers.confidence import vote_confidence
 from ttc_cli.answers.stopping import leader_probability
 from ttc_cli.answers.voting import VoteTally
+from ttc_cli.bench.metrics import calibration_error
+
+
+def ece(conf: list[float], right: list[bool]) -> float:
+    return calibration_error(conf, right) or 0.0
+
 
 Record = dict[str, Any]
 
@@ -55,6 +61,18 @@ def hybrid(cot: Record, pot: Record, each: int) -> Record:
     mixed = [s for pair in zip(cot["samples"][:each], pot["samples"][:each], strict=True) for s in pair]
     decode_s = cot["decode_s"] * each / len(cot["samples"]) + pot["decode_s"] * each / len(pot["samples"])
     return {**cot, "samples": mixed, "decode_s": decode_s}
+
+
+def joined(files: list[dict[str, Record]]) -> dict[str, Record]:
+    """Questions recorded in every file, each with the samples of all of them in sample order (a second
+    file from `record_samples.py --first 8` continues the first's seeds), ready to vote."""
+    out = {}
+    for qid, first in files[0].items():
+        if all(qid in f for f in files[1:]):
+            recs = [f[qid] for f in files]
+            samples = sorted((s for r in recs for s in r["samples"]), key=lambda s: s["i"])
+            out[qid] = as_votes({**first, "samples": samples, "decode_s": sum(r["decode_s"] for r in recs)})
+    return out
 
 
 @dataclass
@@ -101,18 +119,6 @@ def replay(name: str, recs: list[Record], rule: Rule) -> Row:
     return row
 
 
-def ece(conf: list[float], right: list[bool], bins: int = 10) -> float:
-    """Expected calibration error: |accuracy - confidence| per equal-width bin, weighted by its size."""
-    total = 0.0
-    for b in range(bins):
-        idx = [i for i, c in enumerate(conf) if min(int(c * bins), bins - 1) == b]
-        if idx:
-            acc = sum(right[i] for i in idx) / len(idx)
-            mean = sum(conf[i] for i in idx) / len(idx)
-            total += len(idx) * abs(acc - mean)
-    return total / len(conf)
-
-
 def wilson(k: int, n: int) -> tuple[float, float]:
     z = 1.96
     p = k / n
@@ -145,15 +151,23 @@ def greedy_rows(path: Path, ids: list[str]) -> list[tuple[str, float, int, float
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cot", type=Path, required=True, help="recorded chain-of-thought samples")
-    ap.add_argument("--pot", type=Path, required=True, help="recorded program samples (--task program)")
+    ap.add_argument(
+        "--pot",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="recorded program samples (--task program); several files of one question's samples join",
+    )
     ap.add_argument("--greedy", type=Path, help="benchmarks/prompts.py rows of greedy runs, same questions")
     args = ap.parse_args()
 
     cot = {r["id"]: r for r in read_lines(args.cot)}
-    pot = {r["id"]: as_votes(r) for r in read_lines(args.pot)}
+    pot = joined([{r["id"]: r for r in read_lines(path)} for path in args.pot])
     ids = [i for i in cot if i in pot]
-    print(f"{len(ids)} questions recorded both ways ({args.cot.name}, {args.pot.name})\n")
+    names = ", ".join(p.name for p in [args.cot, *args.pot])
+    print(f"{len(ids)} questions recorded both ways ({names})\n")
     cots, pots = [cot[i] for i in ids], [pot[i] for i in ids]
+    programs = min(len(r["samples"]) for r in pots)
     hyb8, hyb16 = [hybrid(cot[i], pot[i], 4) for i in ids], [hybrid(cot[i], pot[i], 8) for i in ids]
     every = Rule("all at once", 16)
     configs = [
@@ -167,6 +181,16 @@ def main() -> None:
         ("hybrid 8+8", hyb16, every),
         ("hybrid 8+8, early stop", hyb16, DEFAULTS),
     ]
+    if programs >= 16:  # --first 8 recorded the second eight
+        hyb32 = [hybrid(cot[i], pot[i], 16) for i in ids]
+        configs[5:5] = [
+            ("SC@16 program", pots, replace(every, samples=16)),
+            ("SC@16 program, early stop", pots, replace(DEFAULTS, samples=16)),
+        ]
+        configs += [
+            ("hybrid 16+16", hyb32, replace(every, width=32, samples=32)),
+            ("hybrid 16+16, early stop", hyb32, replace(DEFAULTS, samples=32)),
+        ]
     print(
         "| configuration | accuracy (95 % interval) | tokens/q | of SC@16 CoT | s/q | programs ran "
         "| pass@N | ECE |"
@@ -193,10 +217,12 @@ def main() -> None:
             f"{ece(r.conf[shipped], r.right):.3f}",
         ]
         print("| " + " | ".join(cells) + " |")
-    for name, recs in (("chain-of-thought", cots), ("program", pots)):
-        speed = sum(sum(x["tokens"] for x in r["samples"]) for r in recs) / sum(r["decode_s"] for r in recs)
-        print(f"\n{name} recording: {speed:.1f} tok/s ({len(recs[0]['samples'])} samples per batch)", end="")
+    print("\nMost tokens one question took, per row: " + ", ".join(str(max(r.tokens)) for r in rows))
     print()
+    for path in [args.cot, *args.pot]:  # each file is one batch per question, maybe on its own host
+        recs = [r for r in read_lines(path) if r["id"] in cot and r["id"] in pot]
+        speed = sum(sum(x["tokens"] for x in r["samples"]) for r in recs) / sum(r["decode_s"] for r in recs)
+        print(f"{path.name}: {speed:.1f} tok/s ({len(recs[0]['samples'])} samples per batch)")
     print("\nCalibration error (ECE, 10 bins; lower is better) of each confidence definition, per row:")
     for key in CONFIDENCES:
         cells = "  ".join(f"{ece(r.conf[key], r.right):.3f}" for r in rows)

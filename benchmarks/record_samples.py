@@ -17,6 +17,11 @@ while the others decode).
         --questions 100 --out benchmarks/results/gsm8k-qwen0.5b-sc16.jsonl
     python benchmarks/record_samples.py --model ~/.cache/ttc-bench-models/qwen2.5-coder-0.5b-instruct.gguf \
         --task program -n 8 --questions 100 --out benchmarks/results/gsm8k-qwen0.5b-pot8.jsonl
+    python benchmarks/record_samples.py --model ~/.cache/ttc-bench-models/qwen2.5-coder-0.5b-instruct.gguf \
+        --task program -n 8 --first 8 --questions 100 --out benchmarks/results/gsm8k-qwen0.5b-pot8b.jsonl
+
+`--first 8` records samples 8..15 (seeds continue where the first 8 stopped), so two files of 8 are
+one recording of 16 that decoded in two batches of 8.
 """
 
 from __future__ import annotations
@@ -58,6 +63,9 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--questions", type=int, default=100)
     ap.add_argument("-n", type=int, default=16)
+    ap.add_argument(
+        "--first", type=int, default=0, help="first sample index: seeds from seed+first (extends a recording)"
+    )
     ap.add_argument("--max-tokens", type=int, default=400)
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--top-logprobs", type=int, default=20)
@@ -96,7 +104,7 @@ def main() -> None:
                 top_k=ctx.sampling.top_k,
                 top_p=ctx.sampling.top_p,
                 min_p=ctx.sampling.min_p,
-                seed=ctx.sampling.seed + i,
+                seed=ctx.sampling.seed + args.first + i,
                 max_tokens=ctx.sampling.max_tokens,
                 top_logprobs=args.top_logprobs,
             )
@@ -114,7 +122,7 @@ def main() -> None:
                 found = extract_answer(seq.text.strip())
             samples.append(
                 {
-                    "i": i,
+                    "i": args.first + i,
                     "tokens": seq.n_generated,
                     "finish": seq.finish_reason,
                     "answer": found.text if found else None,

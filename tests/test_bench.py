@@ -19,7 +19,7 @@ import pytest
 from conftest import ANSWER_42, ROOT, run_ttc, write_prompt
 
 from ttc_cli.bench.fit import Recorded, fit
-from ttc_cli.bench.metrics import auroc, wilson
+from ttc_cli.bench.metrics import auroc, calibration_error, wilson
 
 GOLDS = ["42", "42", "7", "42", "9"]  # a model that always says 42 gets 3 of 5
 
@@ -102,6 +102,15 @@ def test_csv_files_are_read_too(tmp_path: Path, user_path: Path):
     assert json.loads(done.stdout)["configs"][0]["right"] == 1
 
 
+def test_calibration_error_weighs_each_bins_gap_by_its_answers():
+    # Bin 0.8: four answers said 0.8 and three were right (gap 0.05); bin 0.3: one said 0.3 and was
+    # wrong (gap 0.3). (4 * 0.05 + 1 * 0.3) / 5 = 0.1.
+    conf, right = [0.8, 0.8, 0.8, 0.8, 0.3], [True, True, True, False, False]
+    assert abs(calibration_error(conf, right) - 0.1) < 1e-9
+    assert calibration_error([1.0, 1.0], [True, True]) == 0.0  # 1.0 falls in the top bin
+    assert calibration_error([], []) is None
+
+
 # ---- a real bench ---------------------------------------------------------------------------------
 def test_two_configurations_give_the_table_json_csv_and_plot(tmp_path: Path, user_path: Path):
     task = write_prompt(user_path, "forty-two", ANSWER_42)
@@ -121,6 +130,13 @@ def test_two_configurations_give_the_table_json_csv_and_plot(tmp_path: Path, use
         sc["accuracy"] == 0.6 and sc["pass_at_n"] == 0.6 and sc["accuracy_95"][0] < 0.6 < sc["accuracy_95"][1]
     )
     assert sc["tokens_per_question"] > 0 and sc["questions"] == 5
+    # Calibration of the stated confidence: none for greedy, which states none.
+    assert data["configs"][0]["calibration_error"] is None and rows[0]["calibration_error"] == ""
+    voted = [r for r in data["runs"] if r["config"].startswith("self-consistency")]
+    assert all(0 < r["confidence"] < 1 for r in voted)
+    expected = calibration_error([r["confidence"] for r in voted], [r["right"] for r in voted])
+    assert sc["calibration_error"] == round(expected, 4) > 0  # 3 of 5 right, each stated above 0.6
+    assert "ECE" in done.stdout
 
 
 def test_ctrl_c_keeps_what_finished_and_the_same_command_resumes(tmp_path: Path, user_path: Path):

@@ -39,7 +39,7 @@ PROFILE_KEYS += ["execution"]
 SECTION_KEYS = (
     "low medium tokens samples max_tokens temperature top_k min_p enabled rule confidence width keep"
 )
-SECTION_KEYS += " open close verifier exploration max_context hybrid_share timeout_s memory_mb"
+SECTION_KEYS += " open close verifier exploration max_context hybrid_share timeout_s memory_mb auto_task"
 sections = st.dictionaries(st.sampled_from(SECTION_KEYS.split()), values, max_size=4)
 profiles = st.dictionaries(st.sampled_from(PROFILE_KEYS), values | sections, max_size=4)
 PROMPT_KEYS = ["system", "template", "prefill", "step_delimiter", "grammar", "answer", "junk"]

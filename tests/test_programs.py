@@ -178,10 +178,15 @@ def test_limited_isolation_is_said_once_on_stderr_and_in_the_json(user_path):
 
 
 @pytest.mark.model
-def test_ask_task_hybrid_on_the_real_model(user_path):
+@pytest.mark.parametrize("asked", ["--task hybrid", "a profile's auto_task"])
+def test_ask_task_hybrid_on_the_real_model(user_path, asked):
     write_prompt(user_path, "math", TEXT_42)
     write_prompt(user_path, "program", PROGRAM_42, answer="program")
-    r = run_ttc("ask", "What is 6*7?", "--task", "hybrid", "-n", "4", "--json", "--no-early-stop")
+    task = ["--task", "hybrid"] if asked == "--task hybrid" else []
+    if not task:
+        (user_path / "profiles").mkdir()
+        (user_path / "profiles" / "default.yaml").write_text("execution: {auto_task: hybrid}\n")
+    r = run_ttc("ask", "What is 6*7?", *task, "-n", "4", "--json", "--no-early-stop")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["answer"] == "42" and data["task"] == "hybrid"
@@ -269,6 +274,7 @@ def test_ask_check_on_the_real_model(user_path, tmp_path):
         ("execution: {timeout_s: 0}", "execution.timeout_s must be a number from 0.1 to 3600"),
         ("execution: {hybrid_share: 2}", "execution.hybrid_share must be a number from 0 to 1"),
         ("execution: {memory: 5}", "unknown execution key(s) memory"),
+        ("execution: {auto_task: code}", "execution.auto_task must be one of math, program, hybrid"),
         ("execution: [1]", "'execution' must be a mapping"),
     ],
 )
@@ -287,3 +293,26 @@ def test_the_profile_sets_the_hybrid_share_and_the_limits(user_path):
     assert p.program_share == 0.25 and p.task == "hybrid"
     ctx = prepare(p, FakeEngine([Script("x")]))
     assert ctx.program_limits.wall_s == 2.0 and ctx.program_limits.memory_mb == 512  # the default kept
+
+
+@pytest.mark.parametrize(
+    ("auto_task", "strategy", "question", "task"),
+    [
+        (None, "self-consistency", "What is 6*7?", "math"),  # shipped: no code runs unless asked
+        ("hybrid", "self-consistency", "What is 6*7?", "hybrid"),
+        ("program", "auto", "What is 6*7?", "program"),
+        ("hybrid", "beam", "What is 6*7?", "math"),  # a search cannot run programs
+        ("hybrid", "self-consistency", "Name a colour.", "general"),  # no numbers, nothing to compute
+    ],
+)
+def test_task_auto_runs_programs_only_where_the_profile_turns_them_on(
+    user_path, auto_task, strategy, question, task
+):
+    if auto_task:
+        (user_path / "profiles").mkdir()
+        (user_path / "profiles" / "default.yaml").write_text(f"execution: {{auto_task: {auto_task}}}\n")
+    p = build(question, strategy, PlanOptions())
+    assert p.task == task
+    assert p.program_share == {"hybrid": 0.5, "program": 1.0}.get(task, 0.0)
+    explicit = build(question, strategy, PlanOptions(task="general"))
+    assert explicit.task == "general" and explicit.program_share == 0.0  # --task wins over the profile

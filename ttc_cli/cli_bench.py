@@ -102,7 +102,8 @@ def bench(
         data["fit"] = _fit(fit_name, state.outcomes, fit_cap, seed, str(file))
     data["runs"] = [
         {"id": o.item.id, "config": o.config.label(True), "answer": o.result.get("answer"),
-         "gold": o.item.answer, "right": o.right, "tokens": o.result["budget"]["spent"], "resumed": o.resumed}
+         "gold": o.item.answer, "right": o.right, "confidence": o.result.get("confidence"),
+         "tokens": o.result["budget"]["spent"], "resumed": o.resumed}
         for o in state.outcomes
     ]  # fmt: skip
     _write_outputs(data, results, csv_file, plot_file, out)

@@ -38,7 +38,11 @@ class PlanOptions:
     seed: Annotated[int | None, _opt("--seed", help="Seed; candidate i uses seed+i.")] = None
     task: Annotated[
         str,
-        _opt("--task", help="Prompt: math, general, program, hybrid, code, auto (default), or your own."),
+        _opt(
+            "--task",
+            help="Prompt: math, general, program, hybrid, code, or your own; auto (default) guesses "
+            "(a question with numbers gets the profile's execution.auto_task).",
+        ),
     ] = "auto"
     check: Annotated[
         str | None,

@@ -35,7 +35,7 @@ class Profile:
     early_stop: dict[str, Any]
     thinking: dict[str, str]
     search: dict[str, Any] = field(default_factory=dict)  # tree-search defaults (see _check_search)
-    execution: dict[str, float] = field(default_factory=dict)  # programs: hybrid share and sandbox limits
+    execution: dict[str, Any] = field(default_factory=dict)  # programs: auto_task, hybrid share, limits
     auto: dict[str, int] = field(default_factory=dict)  # auto's samples per difficulty (`ttc bench --fit`)
 
     def budget(self, spec: str | None) -> tuple[TokenBudget, Preset]:
@@ -157,11 +157,16 @@ def _early_stop(section: object, where: list[Path]) -> dict[str, Any]:
 
 
 _EXECUTION_KEYS = {"hybrid_share": (0.0, 1.0), "timeout_s": (0.1, 3600.0), "memory_mb": (16, 1 << 20)}
+AUTO_TASKS = ("math", "program", "hybrid")  # what --task auto may give a question with numbers
 
 
-def _execution(section: object, where: list[Path]) -> dict[str, float]:
-    section = _section(section, where, "execution", _EXECUTION_KEYS)
+def _execution(section: object, where: list[Path]) -> dict[str, Any]:
+    section = _section(section, where, "execution", {*_EXECUTION_KEYS, "auto_task"})
     for key, value in section.items():
+        if key == "auto_task":
+            ok = value in AUTO_TASKS
+            require(ok, where, f"execution.auto_task must be one of {', '.join(AUTO_TASKS)}")
+            continue
         lo, hi = _EXECUTION_KEYS[key]
         ok = isinstance(value, int | float) and not isinstance(value, bool) and lo <= value <= hi
         require(ok, where, f"execution.{key} must be a number from {lo:g} to {hi:g}")

@@ -5,7 +5,9 @@
 - pass@N: some candidate's answer was right, the ceiling a perfect chooser would reach;
 - the AUROC of each candidate score (mean log-probability, DeepConf confidence) at telling right
   candidates from wrong ones: 0.5 is no signal. Together with pass@N it says whether drawing more or
-  choosing better is the bottleneck.
+  choosing better is the bottleneck;
+- the expected calibration error of the answer's `confidence`: how far, on average, what ttc says about
+  how sure it is lies from how often it is right (0 is perfectly calibrated).
 """
 
 from __future__ import annotations
@@ -50,6 +52,20 @@ def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
     return (pos_rank - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
 
 
+def calibration_error(confidence: Sequence[float], right: Sequence[bool], bins: int = 10) -> float | None:
+    """Expected calibration error: |accuracy - mean confidence| per equal-width bin, weighted by its
+    share of the answers; None without answers."""
+    if not confidence:
+        return None
+    total = 0.0
+    for b in range(bins):
+        idx = [i for i, c in enumerate(confidence) if min(int(c * bins), bins - 1) == b]
+        if idx:
+            accuracy = sum(right[i] for i in idx) / len(idx)
+            total += len(idx) * abs(accuracy - sum(confidence[i] for i in idx) / len(idx))
+    return total / len(confidence)
+
+
 SCORERS: dict[str, Callable[[dict[str, Any]], float | None]] = {
     "mean_logprob": lambda c: c.get("mean_logprob"),
     "confidence": lambda c: c.get("confidence"),
@@ -74,6 +90,7 @@ class Summary:
     saved: float  # tokens early stopping saved per question
     pass_at_n: float | None  # sampling strategies only
     aurocs: dict[str, float | None]
+    calibration: float | None  # ECE of the answers' confidence (None: greedy and searches state none)
 
     @property
     def accuracy(self) -> float:
@@ -95,6 +112,7 @@ class Summary:
             "early_stop_saved_per_question": round(self.saved, 1),
             "pass_at_n": None if self.pass_at_n is None else round(self.pass_at_n, 4),
             "auroc": {k: None if v is None else round(v, 4) for k, v in self.aurocs.items()},
+            "calibration_error": None if self.calibration is None else round(self.calibration, 4),
         }
 
 
@@ -121,5 +139,9 @@ def summarise(config: tuple[str, str, str], results: Sequence[tuple[dict[str, An
             if c.get("answer") is not None and (s := score(c)) is not None
         ]
         aurocs[name] = auroc([s for s, _ in pairs], [y for _, y in pairs]) if pairs else None
+    stated = [(r["confidence"], ok) for r, ok, _ in results if r.get("confidence") is not None]
+    calibration = calibration_error([c for c, _ in stated], [ok for _, ok in stated])
     name = f"{strategy} · {budget}" + (f" · {model}" if model else "")
-    return Summary(name, model, strategy, budget, n, right, tokens, seconds, saved, pass_at_n, aurocs)
+    return Summary(
+        name, model, strategy, budget, n, right, tokens, seconds, saved, pass_at_n, aurocs, calibration
+    )

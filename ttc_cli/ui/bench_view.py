@@ -34,12 +34,14 @@ def table_text(results: Sequence[Summary], fit: dict[str, Any] | None = None) ->
     ):
         table.add_column(name, justify="left" if name == "configuration" else "right")
     table.add_column("AUROC logprob · confidence", justify="right")
+    table.add_column("ECE", justify="right")
     for r in results:
         low, high = wilson(r.right, r.questions)
         aurocs = " · ".join("–" if v is None else f"{v:.2f}" for v in r.aurocs.values())
+        ece = "–" if r.calibration is None else f"{r.calibration:.3f}"
         table.add_row(
             r.config, str(r.questions), _pct(r.accuracy), f"{_pct(low)}–{_pct(high)}", f"{r.tokens:,.0f}",
-            f"{r.seconds:.1f}", f"{r.saved:,.0f}", _pct(r.pass_at_n), aurocs,
+            f"{r.seconds:.1f}", f"{r.saved:,.0f}", _pct(r.pass_at_n), aurocs, ece,
         )  # fmt: skip
     width = None if sys.stdout.isatty() else 160
     console = Console(file=sys.stdout, width=width, soft_wrap=False)
@@ -74,7 +76,7 @@ def fit_text(fit: dict[str, Any]) -> str:
 CSV_COLUMNS = (
     "config", "model", "strategy", "budget", "questions", "right", "accuracy", "accuracy_low",
     "accuracy_high", "tokens_per_question", "seconds_per_question", "saved_per_question", "pass_at_n",
-    "auroc_mean_logprob", "auroc_confidence",
+    "auroc_mean_logprob", "auroc_confidence", "calibration_error",
 )  # fmt: skip
 
 
@@ -89,7 +91,7 @@ def write_csv(path: Path, results: Sequence[Summary]) -> None:
                     r["config"], r["model"], r["strategy"], r["budget"], r["questions"], r["right"],
                     r["accuracy"], *r["accuracy_95"], r["tokens_per_question"], r["seconds_per_question"],
                     r["early_stop_saved_per_question"], r["pass_at_n"], r["auroc"]["mean_logprob"],
-                    r["auroc"]["confidence"],
+                    r["auroc"]["confidence"], r["calibration_error"],
                 ])  # fmt: skip
     except OSError as e:
         raise UsageError(f"cannot write {path}: {e.strerror or e}", "choose another --csv path") from None
