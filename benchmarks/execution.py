@@ -1,24 +1,30 @@
 """Execution as the chooser: chain-of-thought, program-of-thought and hybrid pools on GSM8K, compared.
 
 Replays recorded samples (`benchmarks/record_samples.py`: 16 chain-of-thought samples per question with
-`--task math`, 8 program samples with `--task program -n 8`, each program run in the sandbox), so every
-configuration sees the same samples and the comparison is paired:
+`--task math`, program samples with `--task program -n 8` and, continuing their seeds, `--first 8`, each
+program run in the sandbox), so every configuration sees the same samples and the comparison is paired:
 
     python benchmarks/execution.py --cot benchmarks/results/gsm8k-qwen0.5b-sc16.jsonl.gz \
         --pot benchmarks/results/gsm8k-qwen0.5b-pot8.jsonl.gz \
+              benchmarks/results/gsm8k-qwen0.5b-pot8b.jsonl.gz \
         --greedy benchmarks/results/greedy-qwen0.5b.jsonl
 
 Each configuration runs step by step as the sampler does (`early_stop.simulate`: the shipped early-stop
-rule, width 2, the DeepConf filter), or all at once without early stopping. A hybrid pool alternates a
-chain-of-thought sample and a program sample, as `--task hybrid` does. A program's vote is cast when
-its sample ends (a program runs in well under a second while the others decode) and only when it ran
-and printed an answer. Reported per configuration: accuracy with a 95 % interval, generated tokens per
-question, the share of programs that ran, pass@N (some sample right) and the expected calibration
-error of each confidence definition (`ttc_cli.answers.confidence.answer_confidence` ships the best).
-Greedy rows come from `benchmarks/prompts.py` runs of `ttc ask --strategy greedy` (live, measured, with
-seconds per question). Replayed rows have no time of their own: the two recordings may come from
-different hosts, so the script prints each recording's decode speed instead (tokens per second with all
-of a question's samples in one batch), and seconds follow from tokens at the host's speed.
+rule, the DeepConf filter, 2 samples in flight, or with `--curve` the shipped width policy over that
+curve), or all at once without early stopping. With 16 program samples per question it adds program
+SC@16 and a hybrid pool of 16 + 16 (what `--task hybrid -n 32` draws; `--budget high` affords it). A
+hybrid pool alternates a chain-of-thought sample and a program sample, as `--task hybrid` does. A
+program's vote is cast when its sample ends (a program runs in well under a second while the others
+decode) and only when it ran and printed an answer. Reported per configuration: accuracy with a 95 %
+interval, generated tokens per question, the share of programs that ran, pass@N (some sample right) and
+the expected calibration error of each confidence definition
+(`ttc_cli.answers.confidence.answer_confidence` ships the best). Greedy rows come from
+`benchmarks/prompts.py` runs of `ttc ask --strategy greedy` (live, measured, with seconds per question).
+Replayed rows have no time of their own: the recordings may come from different hosts, so the script
+prints each recording's decode speed, and with `--curve` (one host's measured tokens/s per width, as
+`ttc doctor` shows it) it times every replayed row by that one curve: a step with k samples decoding
+takes k / rate(k) seconds, the way `early_stop.py replay --curve` does. That is decoding alone,
+modelled, not live: prefill and program runs (about 0.1 s each, overlapping the decoding) are left out.
 """
 
 from __future__ import annotations
@@ -27,16 +33,17 @@ import argparse
 import math
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from early_stop import DEFAULTS, Rule, read_lines, simulate
+from early_stop import DEFAULTS, Rule, curve_spec, read_lines, simulate
 
 from ttc_cli.answers.confidence import vote_confidence
 from ttc_cli.answers.stopping import leader_probability
 from ttc_cli.answers.voting import VoteTally
 from ttc_cli.bench.metrics import calibration_error
+from ttc_cli.engine.throughput import Curve
 
 
 def ece(conf: list[float], right: list[bool]) -> float:
@@ -83,6 +90,7 @@ class Row:
     ran: tuple[int, int]  # programs that ran and printed an answer, programs written
     passed: list[bool]  # some sample (among those drawn) right
     conf: dict[str, list[float]]  # confidence definition -> per question
+    seconds: list[float] = field(default_factory=list)  # decoding, timed by --curve
 
 
 CONFIDENCES: dict[str, Callable[[VoteTally, int], float]] = {
@@ -100,11 +108,12 @@ def _posterior(t: VoteTally) -> float:
     return leader_probability(votes[0].count, votes[1].count if len(votes) > 1 else 0)
 
 
-def replay(name: str, recs: list[Record], rule: Rule) -> Row:
+def replay(name: str, recs: list[Record], rule: Rule, curve: Curve | None) -> Row:
     row = Row(name, [], [], (0, 0), [], {k: [] for k in CONFIDENCES})
     ran = written = 0
     for rec in recs:
-        out = simulate(rec, rule)
+        out = simulate(rec, rule, curve)
+        row.seconds.append(out.seconds)
         drawn, tally = rec["samples"][: out.samples], out.tally
         assert tally is not None
         row.right.append(out.correct)
@@ -159,6 +168,17 @@ def main() -> None:
         help="recorded program samples (--task program); several files of one question's samples join",
     )
     ap.add_argument("--greedy", type=Path, help="benchmarks/prompts.py rows of greedy runs, same questions")
+    ap.add_argument(
+        "--width",
+        type=int,
+        default=0,
+        help="samples in flight while early stopping (0: the shipped policy over --curve, 2 without one)",
+    )
+    ap.add_argument(
+        "--curve",
+        type=curve_spec,
+        help="time replayed rows by one host's tokens/s per width, e.g. '1:34.5,2:34.4,4:45.7,8:46.7'",
+    )
     args = ap.parse_args()
 
     cot = {r["id"]: r for r in read_lines(args.cot)}
@@ -170,26 +190,27 @@ def main() -> None:
     programs = min(len(r["samples"]) for r in pots)
     hyb8, hyb16 = [hybrid(cot[i], pot[i], 4) for i in ids], [hybrid(cot[i], pot[i], 8) for i in ids]
     every = Rule("all at once", 16)
+    early = replace(DEFAULTS, width=args.width)
     configs = [
         ("SC@16 chain-of-thought", cots, every),
-        ("SC@16 chain-of-thought, early stop", cots, DEFAULTS),
+        ("SC@16 chain-of-thought, early stop", cots, early),
         ("SC@8 chain-of-thought", cots, replace(every, width=8, samples=8)),
         ("SC@8 program", pots, replace(every, width=8, samples=8)),
-        ("SC@8 program, early stop", pots, replace(DEFAULTS, samples=8)),
+        ("SC@8 program, early stop", pots, replace(early, samples=8)),
         ("hybrid 4+4", hyb8, replace(every, width=8)),
-        ("hybrid 4+4, early stop", hyb8, DEFAULTS),
+        ("hybrid 4+4, early stop", hyb8, early),
         ("hybrid 8+8", hyb16, every),
-        ("hybrid 8+8, early stop", hyb16, DEFAULTS),
+        ("hybrid 8+8, early stop", hyb16, early),
     ]
     if programs >= 16:  # --first 8 recorded the second eight
         hyb32 = [hybrid(cot[i], pot[i], 16) for i in ids]
         configs[5:5] = [
             ("SC@16 program", pots, replace(every, samples=16)),
-            ("SC@16 program, early stop", pots, replace(DEFAULTS, samples=16)),
+            ("SC@16 program, early stop", pots, replace(early, samples=16)),
         ]
         configs += [
             ("hybrid 16+16", hyb32, replace(every, width=32, samples=32)),
-            ("hybrid 16+16, early stop", hyb32, replace(DEFAULTS, samples=32)),
+            ("hybrid 16+16, early stop", hyb32, replace(early, samples=32)),
         ]
     print(
         "| configuration | accuracy (95 % interval) | tokens/q | of SC@16 CoT | s/q | programs ran "
@@ -199,7 +220,7 @@ def main() -> None:
     if args.greedy:
         for name, acc, tokens, secs, _, interval in greedy_rows(args.greedy, ids):
             print(f"| {name} | {acc:.2f} ({interval}) | {tokens:,} | | {secs:.1f} | | | |")
-    rows = [replay(name, recs, rule) for name, recs, rule in configs]
+    rows = [replay(name, recs, rule, args.curve) for name, recs, rule in configs]
     base = sum(rows[0].tokens)
     shipped = next(iter(CONFIDENCES))
     for r in rows:
@@ -211,12 +232,14 @@ def main() -> None:
             f"{k / n:.2f} ({lo:.2f}-{hi:.2f})",
             f"{sum(r.tokens) / n:,.0f}",
             f"{sum(r.tokens) / base:.0%}",
-            "",
+            f"{sum(r.seconds) / n:.1f}" if args.curve else "",
             ran,
             f"{sum(r.passed) / n:.2f}",
             f"{ece(r.conf[shipped], r.right):.3f}",
         ]
         print("| " + " | ".join(cells) + " |")
+    if args.curve:
+        print(f"\ns/q: decoding timed by the curve {args.curve.to_json()} (tokens/s per width)", end="")
     print("\nMost tokens one question took, per row: " + ", ".join(str(max(r.tokens)) for r in rows))
     print()
     for path in [args.cot, *args.pot]:  # each file is one batch per question, maybe on its own host

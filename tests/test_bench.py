@@ -137,6 +137,7 @@ def test_two_configurations_give_the_table_json_csv_and_plot(tmp_path: Path, use
     expected = calibration_error([r["confidence"] for r in voted], [r["right"] for r in voted])
     assert sc["calibration_error"] == round(expected, 4) > 0  # 3 of 5 right, each stated above 0.6
     assert "ECE" in done.stdout
+    assert set(sc["auroc"]) == {"mean_logprob", "confidence", "score"} and "auroc_score" in rows[1]
 
 
 def test_ctrl_c_keeps_what_finished_and_the_same_command_resumes(tmp_path: Path, user_path: Path):

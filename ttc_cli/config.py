@@ -186,7 +186,8 @@ def load_aux_prompt(name: str, keys: tuple[str, ...]) -> dict[str, str]:
     return {key: str(data[key]) for key in keys}
 
 
-def guess_task(question: str) -> str:
-    """'math' when the question carries numbers or arithmetic, else 'general'."""
+def guess_task(question: str, numbers: str = "math") -> str:
+    """`numbers` when the question carries numbers or arithmetic, else 'general'. `numbers` is the
+    profile's `execution.auto_task`: math unless the user turned on program or hybrid, which run code."""
     has_digit = any(c.isdigit() for c in question)
-    return "math" if has_digit else "general"
+    return numbers if has_digit else "general"

@@ -142,7 +142,9 @@ def build(question: str, strategy_name: str, opts: PlanOptions) -> Plan:
             f"--ctx {opts.ctx} is too small", "use at least 64, or leave it out to size it from the budget"
         )
     check = user_check(opts, strategy)
-    task = chosen_task(question, opts.task, strategy, check, profile)
+    # --task auto: a search cannot run programs, so it reasons in text whatever the profile says
+    numbers = "math" if strategy.search else str(profile.execution["auto_task"])
+    task = ("code" if check else guess_task(question, numbers)) if opts.task == "auto" else opts.task
     prompt = load_prompt("math" if task == HYBRID else task)
     program = load_prompt("program") if task == HYBRID else prompt if prompt.answer == "program" else None
     share = float(profile.execution["hybrid_share"]) if task == HYBRID else 1.0 if program else 0.0
@@ -175,20 +177,6 @@ def build(question: str, strategy_name: str, opts: PlanOptions) -> Plan:
         thinking=budget_forcing(profile, opts),
         search=search,
     )
-
-
-def chosen_task(question: str, task: str, strategy: Strategy, check: Check | None, profile: Profile) -> str:
-    """--task as given, or for `auto`: code under --check, and for a question with numbers the profile's
-    `execution.auto_task` (math, so that no code runs until the user asks; program or hybrid run the
-    model's programs), except in a step-level search, which cannot run programs and reasons in text."""
-    if task != "auto":
-        return task
-    if check is not None:
-        return "code"
-    guessed = guess_task(question)
-    if guessed == "math" and not strategy.search:
-        return str(profile.execution["auto_task"])
-    return guessed
 
 
 def _checked_question(question: str) -> str:

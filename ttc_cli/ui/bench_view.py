@@ -33,7 +33,7 @@ def table_text(results: Sequence[Summary], fit: dict[str, Any] | None = None) ->
         "pass@N %",
     ):
         table.add_column(name, justify="left" if name == "configuration" else "right")
-    table.add_column("AUROC logprob · confidence", justify="right")
+    table.add_column("AUROC logprob · confidence · score", justify="right")
     table.add_column("ECE", justify="right")
     for r in results:
         low, high = wilson(r.right, r.questions)
@@ -76,7 +76,7 @@ def fit_text(fit: dict[str, Any]) -> str:
 CSV_COLUMNS = (
     "config", "model", "strategy", "budget", "questions", "right", "accuracy", "accuracy_low",
     "accuracy_high", "tokens_per_question", "seconds_per_question", "saved_per_question", "pass_at_n",
-    "auroc_mean_logprob", "auroc_confidence", "calibration_error",
+    "auroc_mean_logprob", "auroc_confidence", "auroc_score", "calibration_error",
 )  # fmt: skip
 
 
@@ -91,7 +91,7 @@ def write_csv(path: Path, results: Sequence[Summary]) -> None:
                     r["config"], r["model"], r["strategy"], r["budget"], r["questions"], r["right"],
                     r["accuracy"], *r["accuracy_95"], r["tokens_per_question"], r["seconds_per_question"],
                     r["early_stop_saved_per_question"], r["pass_at_n"], r["auroc"]["mean_logprob"],
-                    r["auroc"]["confidence"], r["calibration_error"],
+                    r["auroc"]["confidence"], r["auroc"]["score"], r["calibration_error"],
                 ])  # fmt: skip
     except OSError as e:
         raise UsageError(f"cannot write {path}: {e.strerror or e}", "choose another --csv path") from None
