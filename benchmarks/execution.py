@@ -30,7 +30,6 @@ modelled, not live: prefill and program runs (about 0.1 s each, overlapping the 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -42,7 +41,7 @@ from early_stop import DEFAULTS, Rule, curve_spec, read_lines, simulate
 from ttc_cli.answers.confidence import vote_confidence
 from ttc_cli.answers.stopping import leader_probability
 from ttc_cli.answers.voting import VoteTally
-from ttc_cli.bench.metrics import calibration_error
+from ttc_cli.bench.metrics import calibration_error, wilson
 from ttc_cli.engine.throughput import Curve
 
 
@@ -128,14 +127,6 @@ def replay(name: str, recs: list[Record], rule: Rule, curve: Curve | None) -> Ro
     return row
 
 
-def wilson(k: int, n: int) -> tuple[float, float]:
-    z = 1.96
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
-
-
 def greedy_rows(path: Path, ids: list[str]) -> list[tuple[str, float, int, float, float, str]]:
     rows = []
     by_prompt: dict[str, dict[str, Record]] = {}
@@ -182,7 +173,8 @@ def main() -> None:
     args = ap.parse_args()
 
     cot = {r["id"]: r for r in read_lines(args.cot)}
-    pot = joined([{r["id"]: r for r in read_lines(path)} for path in args.pot])
+    files = [{r["id"]: r for r in read_lines(path)} for path in args.pot]
+    pot = joined(files)
     ids = [i for i in cot if i in pot]
     names = ", ".join(p.name for p in [args.cot, *args.pot])
     print(f"{len(ids)} questions recorded both ways ({names})\n")
@@ -242,8 +234,9 @@ def main() -> None:
         print(f"\ns/q: decoding timed by the curve {args.curve.to_json()} (tokens/s per width)", end="")
     print("\nMost tokens one question took, per row: " + ", ".join(str(max(r.tokens)) for r in rows))
     print()
-    for path in [args.cot, *args.pot]:  # each file is one batch per question, maybe on its own host
-        recs = [r for r in read_lines(path) if r["id"] in cot and r["id"] in pot]
+    for path, by_id in zip([args.cot, *args.pot], [cot, *files], strict=True):
+        # each file is one batch per question, maybe on its own host
+        recs = [by_id[qid] for qid in ids]
         speed = sum(sum(x["tokens"] for x in r["samples"]) for r in recs) / sum(r["decode_s"] for r in recs)
         print(f"{path.name}: {speed:.1f} tok/s ({len(recs[0]['samples'])} samples per batch)")
     print("\nCalibration error (ECE, 10 bins; lower is better) of each confidence definition, per row:")
