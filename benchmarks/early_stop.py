@@ -21,14 +21,16 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import random
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gsm8k import DATA, append_jsonl, load_questions, read_jsonl
+from gsm8k import DATA, append_jsonl, read_jsonl
 
 from ttc_cli.answers.confidence import lowest_group_confidence
 from ttc_cli.answers.extract import answers_equal
@@ -298,7 +300,43 @@ LIVE_RUNS: dict[str, dict[str, Any]] = {
     "sc16-beta": {"strategy": "self-consistency"},
     "sc16-off": {"strategy": "self-consistency", "early_stop": False},
     "sc16-w2": {"strategy": "self-consistency", "width": 2},  # the fixed width before 2026-12-01
+    # 16 chain-of-thought samples and 8 programs in one pool, every one run to its end; its 16 texts
+    # alone are an SC@16 of their own, so one run answers both sides of the comparison, paired
+    "hybrid16+8-off": {
+        "strategy": "self-consistency",
+        "early_stop": False,
+        "task": "hybrid",
+        "samples": 24,
+        "profile": "hybrid-16-8",
+    },
 }
+# A profile in a scratch app dir: 8 of 24 samples write a program (is_program spreads them evenly).
+PROFILES = {"hybrid-16-8": "execution:\n  hybrid_share: 0.34\n"}
+
+
+def vote_order(events: list[Any]) -> list[dict[str, Any]]:
+    """Each sample as it cast its vote (or could not): a text when it ended, a program when it ran."""
+    from ttc_cli.events import CandidateExecuted, CandidateFinished
+
+    out = []
+    for e in events:
+        c = getattr(e, "candidate", None)
+        if isinstance(e, CandidateExecuted) or (isinstance(e, CandidateFinished) and c.kind == "text"):
+            status = c.execution.status if c.execution is not None else None
+            out.append(
+                {
+                    "i": c.index,
+                    "kind": c.kind,
+                    "tokens": c.tokens,
+                    "finish": c.finish_reason,
+                    "votes": c.votes,
+                    "key": c.answer_key,
+                    "answer": c.answer,
+                    "mean_logprob": round(c.mean_logprob, 4),
+                    "exec": status,
+                }
+            )
+    return out
 
 
 def live(args: argparse.Namespace) -> None:
@@ -309,30 +347,36 @@ def live(args: argparse.Namespace) -> None:
     from ttc_cli.plan import build
     from ttc_cli.runner import execute, prepare
 
-    rows = load_questions(args.data, args.questions)
+    lo, hi = args.span or (1, args.questions)
+    rows = read_jsonl(args.data)[lo - 1 : hi]
+    if any(LIVE_RUNS[name].get("profile") for name in args.runs):
+        scratch = Path(tempfile.mkdtemp(prefix="ttc-bench-"))
+        for name, text in PROFILES.items():
+            (scratch / "profiles").mkdir(exist_ok=True)
+            (scratch / "profiles" / f"{name}.yaml").write_text(text)
+        os.environ["TTC_USER_PATH"] = str(scratch)
     done = set()
     if args.out.exists():
         done = {(r["run"], r["id"]) for r in read_jsonl(args.out)}
     engine = LlamaEngine(resolve_model_path(args.model), n_ctx=256, n_seq_max=2, threads=args.threads)
-    for qi, row in enumerate(rows):
+    for qi, row in enumerate(rows, start=lo - 1):
         for name in args.runs:
             if (name, row["id"]) in done:
                 continue
-            run = dict(LIVE_RUNS[name])
+            run = {"samples": args.n, "task": "math"} | LIVE_RUNS[name]
             strategy = run.pop("strategy")
             opts = PlanOptions(
-                budget=str(args.n * args.max_tokens),
-                samples=args.n,
+                budget=str(run["samples"] * args.max_tokens),
                 max_tokens=args.max_tokens,
                 temperature=0.7,
                 seed=args.seed + 100 * qi,
-                task="math",
                 **run,
             )
             p = build(row["question"], strategy, opts)
             ctx = prepare(p, engine)
+            events: list[Any] = []
             start = time.perf_counter()
-            data = execute(p, ctx).to_json()
+            data = execute(p, ctx, events.append).to_json()
             line = {
                 "run": name,
                 "id": row["id"],
@@ -345,9 +389,11 @@ def live(args: argparse.Namespace) -> None:
                 "route": data["route"],
                 "widths": [w["width"] for w in (data["width"] or {}).get("chosen", [])],
                 "host": cpu_signature(),
+                "gold": row["answer"],
+                "samples": vote_order(events),
             }
             append_jsonl(args.out, line)
-            print(f"[{qi + 1}/{len(rows)}] {name}: {line['correct']} {line['tokens']} tok {line['seconds']}s")
+            print(f"[{qi + 1}/{lo - 1 + len(rows)}] {name}: {line['correct']} {line['tokens']} tok {line['seconds']}s")
     summarize_live(args.out)
 
 
@@ -419,6 +465,9 @@ def main() -> None:
     lv.add_argument("--model", "-m", default=None)
     lv.add_argument("--data", type=Path, default=DATA)
     lv.add_argument("--questions", type=int, default=30)
+    lv.add_argument(
+        "--range", dest="span", type=question_span, metavar="FIRST-LAST", help="questions FIRST-LAST instead"
+    )
     lv.add_argument("-n", type=int, default=16)
     lv.add_argument("--max-tokens", type=int, default=400)
     lv.add_argument("--seed", type=int, default=1000)
