@@ -393,7 +393,8 @@ def live(args: argparse.Namespace) -> None:
                 "samples": vote_order(events),
             }
             append_jsonl(args.out, line)
-            print(f"[{qi + 1}/{lo - 1 + len(rows)}] {name}: {line['correct']} {line['tokens']} tok {line['seconds']}s")
+            tally = f"{line['correct']} {line['tokens']} tok {line['seconds']}s"
+            print(f"[{qi + 1}/{lo - 1 + len(rows)}] {name}: {tally}")
     summarize_live(args.out)
 
 

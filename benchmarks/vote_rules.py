@@ -14,6 +14,10 @@ start at once, so they vote as they end, shortest first.
 Then the question that matters for a target: if one picks the best (pool, rule) by looking at questions,
 what does it gain on questions it has not seen? Each of `--halves` random splits picks the best on one
 half and scores it, against SC@16 chain-of-thought, on the other.
+
+`--held-out FILE` scores the pre-registered test instead (docs/benchmarks.md, "Held out"): live runs of
+`early_stop.py live --runs hybrid16+8-off`, each answer against a plain vote over its own 16
+chain-of-thought samples.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from early_stop import is_right, read_lines
 from execution import joined
 
 from ttc_cli.answers.confidence import lowest_group_confidence
+from ttc_cli.answers.extract import answers_equal
 from ttc_cli.answers.voting import VoteTally
 
 Sample = dict[str, Any]
@@ -100,13 +105,80 @@ def accuracy(recs: list[tuple[Sample, list[Sample]]], rule: Rule, order: random.
     return right / len(recs)
 
 
+def plain(samples: list[Sample]) -> VoteTally:
+    tally = VoteTally()
+    for s in samples:
+        if s["votes"]:
+            tally.add(s["key"], s["answer"])
+    return tally
+
+
+def held_out(path: Path, orders: int) -> None:
+    """The run's answer (16 texts + 8 programs, plain vote) against SC@16 over its own texts, paired."""
+    runs = [r for r in read_lines(path) if r["run"] == "hybrid16+8-off"]
+    texts = {r["id"]: [s for s in r["samples"] if s["kind"] == "text"] for r in runs}
+    k = len(runs)
+    base = [is_right(r, plain(texts[r["id"]])) for r in runs]
+    mine = [bool(r["correct"]) for r in runs]
+    again = sum(is_right(r, plain(r["samples"])) != r["correct"] for r in runs)  # re-voted as run: 0
+    only_mine, only_base = (
+        sum(a and not b for a, b in zip(mine, base, strict=True)),
+        sum(b and not a for a, b in zip(mine, base, strict=True)),
+    )
+    # two-sided sign test over the questions only one side got right (McNemar's exact form)
+    m = only_mine + only_base
+    tail = sum(math.comb(m, i) for i in range(min(only_mine, only_base) + 1)) / 2**m if m else 1.0
+    rng = random.Random(0)
+    diffs = sorted(
+        sum(mine[i] - base[i] for i in (rng.randrange(k) for _ in range(k))) / k for _ in range(2000)
+    )
+    shuffled = [
+        (
+            is_right(r, plain(rng.sample(r["samples"], len(r["samples"])))),
+            is_right(r, plain(rng.sample(t, len(t)))),
+        )
+        for _ in range(orders)
+        for r in runs
+        for t in [texts[r["id"]]]
+    ]
+    passed = sum(
+        any(s["votes"] and answers_equal(s["answer"], r["gold"]) for s in r["samples"]) for r in runs
+    )
+    programs = [s for r in runs for s in r["samples"] if s["kind"] == "program"]
+    tokens = sum(r["tokens"] for r in runs) / k
+    text_tokens = sum(s["tokens"] for t in texts.values() for s in t) / k
+    print(f"{k} questions ({runs[0]['id']} on), host {runs[0]['host']}, re-voted differently: {again}")
+    print(f"16 + 8, as run:      {sum(mine) / k:.3f}   SC@16 (its own texts): {sum(base) / k:.3f}")
+    print(
+        f"difference: {(sum(mine) - sum(base)) / k:+.3f} (bootstrap 5–95 %: {diffs[100]:+.3f} to "
+        f"{diffs[-101]:+.3f}); only 16 + 8 right {only_mine}, only SC@16 right {only_base}, "
+        f"sign test p = {min(1.0, 2 * tail):.3f}"
+    )
+    mean_mine = sum(a for a, _ in shuffled) / len(shuffled)
+    mean_base = sum(b for _, b in shuffled) / len(shuffled)
+    print(
+        f"over {orders} random vote orders: {mean_mine:.3f} vs {mean_base:.3f}, {mean_mine - mean_base:+.3f}"
+    )
+    print(
+        f"tokens/q {tokens:,.0f} (texts {text_tokens:,.0f}: {tokens / text_tokens:.0%} of SC@16's), "
+        f"s/q {sum(r['seconds'] for r in runs) / k:.1f} live, programs that ran "
+        f"{sum(s['exec'] == 'ok' for s in programs) / len(programs):.0%}, pass@24 {passed / k:.2f}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cot", type=Path, required=True)
-    ap.add_argument("--pot", type=Path, nargs="+", required=True)
+    ap.add_argument("--held-out", type=Path, help="live hybrid16+8-off runs: the pre-registered test")
+    ap.add_argument("--cot", type=Path)
+    ap.add_argument("--pot", type=Path, nargs="+")
     ap.add_argument("--orders", type=int, default=100, help="random sample orders per row")
     ap.add_argument("--halves", type=int, default=200, help="random splits for the selection check")
     args = ap.parse_args()
+    if args.held_out:
+        held_out(args.held_out, args.orders)
+        return
+    if not (args.cot and args.pot):
+        ap.error("--cot and --pot are required (or --held-out)")
 
     cot = {r["id"]: r for r in read_lines(args.cot)}
     pot = joined([{r["id"]: r for r in read_lines(path)} for path in args.pot])
