@@ -8,7 +8,8 @@ replay  Reads samples recorded by `benchmarks/record_samples.py` (N per question
         one starts as one finishes, a stop cancels the ones in flight, and a sample's tokens count up to
         the step it ended or was cancelled at. Every rule sees the same samples, so they compare fairly.
 live    Runs `auto` and self-consistency with `--stop-rule deepconf` for real (the engine, the runner, the
-        strategies, as `ttc ask` does) on the first questions, appending one JSON line per run, resumably.
+        strategies, as `ttc ask` does) on the first questions (or `--range`), appending one JSON line per
+        run, resumably; `hybrid16+8-off` is the held-out test of 16 texts + 8 programs (vote_rules.py).
 orders  Replays the default rule, `auto` and SC@N/2 over shuffled sample orders: the spread of one replay.
 
     python benchmarks/early_stop.py replay benchmarks/results/gsm8k-qwen0.5b-sc16.jsonl
