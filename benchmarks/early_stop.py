@@ -352,8 +352,8 @@ def live(args: argparse.Namespace) -> None:
     rows = read_jsonl(args.data)[lo - 1 : hi]
     if any(LIVE_RUNS[name].get("profile") for name in args.runs):
         scratch = Path(tempfile.mkdtemp(prefix="ttc-bench-"))
+        (scratch / "profiles").mkdir()
         for name, text in PROFILES.items():
-            (scratch / "profiles").mkdir(exist_ok=True)
             (scratch / "profiles" / f"{name}.yaml").write_text(text)
         os.environ["TTC_USER_PATH"] = str(scratch)
     done = set()

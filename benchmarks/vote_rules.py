@@ -132,15 +132,16 @@ def held_out(path: Path, orders: int) -> None:
     diffs = sorted(
         sum(mine[i] - base[i] for i in (rng.randrange(k) for _ in range(k))) / k for _ in range(2000)
     )
-    shuffled = [
-        (
-            is_right(r, plain(rng.sample(r["samples"], len(r["samples"])))),
-            is_right(r, plain(rng.sample(t, len(t)))),
-        )
-        for _ in range(orders)
-        for r in runs
-        for t in [texts[r["id"]]]
-    ]
+    shuffled = []
+    for _ in range(orders):
+        for r in runs:
+            pool, own = r["samples"], texts[r["id"]]
+            shuffled.append(
+                (
+                    is_right(r, plain(rng.sample(pool, len(pool)))),
+                    is_right(r, plain(rng.sample(own, len(own)))),
+                )
+            )
     passed = sum(
         any(s["votes"] and answers_equal(s["answer"], r["gold"]) for s in r["samples"]) for r in runs
     )
