@@ -15,10 +15,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import ANSWER_42, ROOT, run_ttc, write_prompt
 
-from ttc_cli.bench.fit import Recorded, fit
+from ttc_cli.answers.calibration import platt, platt_fit
+from ttc_cli.bench.fit import Recorded, calibrate_greedy, fit
 from ttc_cli.bench.metrics import auroc, calibration_error, wilson
 
 GOLDS = ["42", "42", "7", "42", "9"]  # a model that always says 42 gets 3 of 5
@@ -64,6 +66,26 @@ def test_fit_gives_each_difficulty_the_cheapest_best_n_and_reports_on_the_other_
     assert result["all_fixed"]["self-consistency@8 (replayed)"]["accuracy"] == 1.0
     capped = fit(qs, cap=50, seed=1)
     assert capped["routes"]["hard"] == 4  # 8 samples cost 80 > 50 tokens
+
+
+def test_platt_fit_recovers_the_curve_that_drew_the_labels():
+    rng = np.random.default_rng(0)
+    logprobs = rng.uniform(-0.4, 0.0, 4000)
+    right = rng.random(4000) < 1 / (1 + np.exp(-(20 * logprobs + 3)))
+    slope, intercept = platt_fit(logprobs.tolist(), right.tolist())
+    assert abs(slope - 20) < 3 and abs(intercept - 3) < 0.6
+    # Labels all alike: finite, and the fitted chance leans the labels' way.
+    assert 0.5 < platt(*platt_fit([-0.1, -0.2, -0.3], [True, True, True]), -0.2) < 1.0
+
+
+def test_greedy_calibration_fits_one_half_and_scores_the_other():
+    # Right answers have the higher log-probabilities; question 7 stated no answer and must say 0.
+    runs = [(f"q{i}", i % 2 == 0, -0.05 if i % 2 == 0 else -0.3, True) for i in range(20)]
+    runs[7] = ("q7", False, -0.01, False)
+    result = calibrate_greedy(runs, seed=3)
+    assert result is not None and result["fit_runs"] + result["test_runs"] <= 20 and result["slope"] > 0
+    assert result["test_auroc"] > 0.9 and result["test_calibration_error"] < 0.2
+    assert calibrate_greedy([("a", True, -0.1, True), ("b", False, -0.2, False)], seed=0) is None
 
 
 def test_plot_without_matplotlib_says_how_to_get_it(monkeypatch, tmp_path: Path):
@@ -170,8 +192,8 @@ def test_ctrl_c_keeps_what_finished_and_the_same_command_resumes(tmp_path: Path,
 def test_fit_writes_a_profile_that_ask_then_uses(tmp_path: Path, user_path: Path):
     task = write_prompt(user_path, "forty-two", ANSWER_42)
     file = questions(tmp_path, ["42", "7", "42", "8", "42", "9"])
-    done = bench(str(file), "-s", "self-consistency", "-n", "8", "--no-early-stop", "--task", task,
-                 "--fit", "mine", "--json")  # fmt: skip
+    done = bench(str(file), "-s", "self-consistency", "-s", "greedy", "-n", "8", "--no-early-stop",
+                 "--task", task, "--fit", "mine", "--json")  # fmt: skip
     assert done.returncode == 0, done.stderr
     fitted = json.loads(done.stdout)["fit"]
     profile = user_path / "profiles" / "mine.yaml"
@@ -182,6 +204,18 @@ def test_fit_writes_a_profile_that_ask_then_uses(tmp_path: Path, user_path: Path
     )
     assert asked.returncode == 0, asked.stderr
     assert json.loads(asked.stdout)["route"]["difficulty"] == "easy"
+    # Greedy's confidence: fitted on the greedy runs' log-probabilities and stated by `ask` with the profile
+    calibrated = fitted["greedy_confidence"]
+    assert calibrated["fit_runs"] >= 2 and calibrated["test_runs"] >= 3
+    greedy = run_ttc("ask", "What is 12 + 30?", "-s", "greedy", "--profile", "mine", "--task", task, "--json")
+    assert greedy.returncode == 0, greedy.stderr
+    said = json.loads(greedy.stdout)
+    candidate = said["candidates"][0]
+    assert said["confidence"] == pytest.approx(
+        platt(calibrated["slope"], calibrated["intercept"], candidate["mean_logprob"]), abs=0.01
+    )
+    plain = run_ttc("ask", "What is 12 + 30?", "-s", "greedy", "--task", task, "--json")
+    assert json.loads(plain.stdout)["confidence"] is None  # no calibration in the default profile
 
 
 def test_auto_follows_a_profiles_routes(user_path: Path):

@@ -7,6 +7,7 @@ from fake_engine import FakeEngine, Script
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ttc_cli.answers.calibration import platt
 from ttc_cli.budget import TokenBudget
 from ttc_cli.engine.sequence import SamplingParams
 from ttc_cli.events import CandidateFinished, Final, TokensGenerated, VotesUpdated
@@ -113,11 +114,34 @@ def test_best_of_n_keeps_the_highest_mean_logprob():
     assert final.answer == "2" and final.chosen == 1
     scores = {c.index: c.score for c in final.candidates}
     assert scores[1] > scores[2] > scores[0]
+    assert final.confidence == pytest.approx(2 / 5)  # 1 of 3 ended samples backs it: (1 + 1) / (3 + 2)
+
+
+def test_best_of_n_confidence_counts_the_samples_agreeing_with_the_kept_answer():
+    scripts = [
+        Script("The answer is 2.", 1.0),
+        Script("The answer is 2.0", 9.0),
+        Script("no answer here", 4.0),
+        Script("The answer is 3.", 2.0),
+    ]
+    _, final = run("best-of-n", make_ctx(scripts, samples=4))
+    assert final.answer == "2" and final.confidence == pytest.approx(3 / 6)
 
 
 def test_greedy_runs_one_candidate():
     _, final = run("greedy", make_ctx([Script("The answer is 9.")], samples=5))
     assert len(final.candidates) == 1 and final.answer == "9"
+    assert final.confidence is None  # no calibration: one sample has no vote to count
+
+
+def test_greedy_states_the_calibrated_confidence_of_its_answer():
+    ctx = make_ctx([Script("The answer is 9.")], samples=1)
+    ctx.greedy_confidence = (10.0, 2.0)
+    _, final = run("greedy", ctx)
+    assert final.confidence == pytest.approx(platt(10.0, 2.0, final.candidates[0].mean_logprob))
+    ctx = make_ctx([Script("no answer at all")], samples=1)
+    ctx.greedy_confidence = (10.0, 2.0)
+    assert run("greedy", ctx)[1].confidence == 0.0
 
 
 def test_a_stop_request_ends_the_run_with_the_best_answer_so_far():

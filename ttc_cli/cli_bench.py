@@ -177,27 +177,47 @@ class _Progress:
 
 
 def _fit(name: str, outcomes: list[Outcome], cap: int | None, seed: int, source: str) -> dict[str, Any]:
-    from ttc_cli.bench.fit import fit, recorded
+    from ttc_cli.bench.fit import calibrate_greedy, fit, recorded
     from ttc_cli.bench.profile_file import write_profile
 
-    sampled = [c for c in dict.fromkeys(o.config for o in outcomes) if c.strategy == "self-consistency"]
-    if not sampled:
+    configs = list(dict.fromkeys(o.config for o in outcomes))
+    sampled = [c for c in configs if c.strategy == "self-consistency"]
+    greedy = [c for c in configs if c.strategy == "greedy"]
+    if not sampled and not greedy:
         raise UsageError(
-            "--fit replays self-consistency's samples", "add -s self-consistency (with --no-early-stop)"
+            "--fit replays self-consistency's samples (auto's routes) and calibrates greedy's confidence",
+            "add -s self-consistency (with --no-early-stop), -s greedy, or both",
         )
-    source_config = max(
-        sampled, key=lambda c: sum(len(o.result["candidates"]) for o in outcomes if o.config == c)
-    )
-    mine = [o for o in outcomes if o.config == source_config]
-    if len(mine) < 4:
-        raise UsageError(f"--fit needs at least 4 questions, this bench has {len(mine)}", "raise --limit")
-    fixed: dict[str, dict[str, tuple[bool, int]]] = {}
-    for o in outcomes:
-        fixed.setdefault(o.config.label(True), {})[o.item.id] = (o.right, o.result["budget"]["spent"])
-    result = fit(recorded([(o.item.id, o.item.answer, o.result) for o in mine]), cap, seed, fixed)
-    result["source"] = source_config.label(True)
+    if (count := len({o.item.id for o in outcomes})) < 4:
+        raise UsageError(f"--fit needs at least 4 questions, this bench has {count}", "raise --limit")
+    result: dict[str, Any] = {}
+    model = greedy[0].model if greedy else None
+    if sampled:
+        source_config = max(
+            sampled, key=lambda c: sum(len(o.result["candidates"]) for o in outcomes if o.config == c)
+        )
+        mine = [o for o in outcomes if o.config == source_config]
+        fixed: dict[str, dict[str, tuple[bool, int]]] = {}
+        for o in outcomes:
+            fixed.setdefault(o.config.label(True), {})[o.item.id] = (o.right, o.result["budget"]["spent"])
+        result = fit(recorded([(o.item.id, o.item.answer, o.result) for o in mine]), cap, seed, fixed)
+        result["source"] = source_config.label(True)
+        model = source_config.model if any(c.model == source_config.model for c in greedy) else model
+    if greedy:
+        mine = [o for o in outcomes if o.config in greedy and o.config.model == model]
+        chosen = [_greedy_run(o) for o in mine if o.result.get("chosen") is not None]
+        calibrated = calibrate_greedy(chosen, seed)
+        result["greedy_confidence"] = {"model": model or "default", **calibrated} if calibrated else None
+    if "routes" not in result and not result.get("greedy_confidence"):
+        raise UsageError("greedy stated under 2 answers in --fit's half of the questions", "raise --limit")
     result["profile"] = str(write_profile(name, result, source))
     return result
+
+
+def _greedy_run(o: Outcome) -> tuple[str, bool, float, bool]:
+    """(question id, right?, mean log-prob, stated an answer?) of a greedy run, for its calibration."""
+    chosen = next(c for c in o.result["candidates"] if c["index"] == o.result["chosen"])
+    return o.item.id, o.right, float(chosen["mean_logprob"]), chosen["answer"] is not None
 
 
 def _write_outputs(

@@ -7,6 +7,7 @@ own. `--profile NAME` then layers `NAME.yaml`, built-in and the user's, on top.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ class Profile:
     search: dict[str, Any] = field(default_factory=dict)  # tree-search defaults (see _check_search)
     execution: dict[str, Any] = field(default_factory=dict)  # programs: auto_task, hybrid share, limits
     auto: dict[str, int] = field(default_factory=dict)  # auto's samples per difficulty (`ttc bench --fit`)
+    greedy_confidence: tuple[float, float] | None = None  # (slope, intercept) from `ttc bench --fit`
 
     def budget(self, spec: str | None) -> tuple[TokenBudget, Preset]:
         """Parse --budget (a preset name or a positive token count) into a budget and its defaults."""
@@ -70,7 +72,7 @@ def load_profile(name: str = "default") -> Profile:
     """Profile `name` over the default profile (built-in, then the user's), so every key has a value."""
     data, where = load_layers("profiles", name, under=("default",))
     known = {"default_budget", "budgets", "sampling", "engine", "early_stop", "thinking", "search"}
-    known |= {"execution", "auto"}
+    known |= {"execution", "auto", "confidence"}
     unknown = set(data) - known
     require(not unknown, where, f"unknown key(s) {keys_text(unknown)}")
     budgets = data.get("budgets")
@@ -117,6 +119,7 @@ def load_profile(name: str = "default") -> Profile:
         _search(data.get("search"), where),
         _execution(data.get("execution"), where),
         _auto(data.get("auto"), where),
+        _greedy_confidence(data.get("confidence"), where),
     )
 
 
@@ -181,6 +184,19 @@ def _auto(section: object, where: list[Path]) -> dict[str, int]:
         ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
         require(ok, where, f"auto.routes.{key} must be a positive number of samples")
     return dict(routes)
+
+
+def _greedy_confidence(section: object, where: list[Path]) -> tuple[float, float] | None:
+    """`confidence: {greedy: {slope: 40.1, intercept: 3.2}}`: greedy's calibration (answers.calibration)."""
+    greedy = _section(_section(section, where, "confidence", {"greedy"}).get("greedy"), where,
+                      "confidence.greedy", {"slope", "intercept", "fitted"})  # fmt: skip
+    if not greedy:
+        return None
+    for key in ("slope", "intercept"):
+        value = greedy.get(key)
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        require(ok, where, f"confidence.greedy.{key} must be a number")
+    return float(greedy["slope"]), float(greedy["intercept"])
 
 
 DIFFICULTIES = ("easy", "medium", "hard")

@@ -85,6 +85,7 @@ def prepare(
         scorer=p.options.scorer,
         early=p.early,
         routes=p.profile.auto,
+        greedy_confidence=p.profile.greedy_confidence,
         thinking=p.thinking,
         search=p.search,
         verifier_engine=verifier_engine,

@@ -9,6 +9,10 @@ stay under the cap (ties: the fewer tokens). On the second, the fitted routes ar
 fixed choice at no more tokens: every plain self-consistency n replayed, and every configuration the
 bench ran. Both figures are replays of recorded samples (the fitted `auto` would also stop early inside
 a route), and say so.
+
+Where the bench ran greedy, its confidence is calibrated on the same split: a logistic map from the
+answer's mean log-probability to the chance it is right (answers.calibration), fitted on the first half
+and scored on the second.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ttc_cli.answers.calibration import platt, platt_fit
 from ttc_cli.answers.extract import answer_key, answers_equal
+from ttc_cli.bench.metrics import auroc, calibration_error
 from ttc_cli.profile import DIFFICULTIES
 
 PROBE = 4
@@ -77,6 +83,42 @@ def score(questions: Sequence[Recorded], n_of: dict[str, int] | int) -> tuple[fl
     return sum(ok for ok, _ in runs) / len(runs), sum(t for _, t in runs) / len(runs)
 
 
+def halves(ids: Sequence[str], seed: int) -> tuple[set[str], set[str]]:
+    """The questions split in two (seeded): fit on the first, report on the second."""
+    order = sorted(set(ids))
+    random.Random(seed).shuffle(order)
+    half = len(order) // 2
+    return set(order[:half]), set(order[half:])
+
+
+def calibrate_greedy(runs: Sequence[tuple[str, bool, float, bool]], seed: int) -> dict[str, Any] | None:
+    """Greedy's confidence map fitted on one half of the questions, its calibration error and AUROC on the
+    other. `runs`: (question id, right?, mean log-prob, stated an answer?). A run without an answer says
+    0 and is left out of the fit. None when the fit half has fewer than 2 answers."""
+    first, _ = halves([r[0] for r in runs], seed)
+    train = [r for r in runs if r[0] in first and r[3]]
+    test = [r for r in runs if r[0] not in first]
+    if len(train) < 2:
+        return None
+    slope, intercept = platt_fit([r[2] for r in train], [r[1] for r in train])
+    said = [platt(slope, intercept, r[2]) if r[3] else 0.0 for r in test]
+    right = [r[1] for r in test]
+    return {
+        "slope": round(slope, 4),
+        "intercept": round(intercept, 4),
+        "fit_runs": len(train),
+        "test_runs": len(test),
+        "test_accuracy": round(sum(right) / len(right), 4) if right else None,
+        "test_mean_confidence": round(sum(said) / len(said), 4) if said else None,
+        "test_calibration_error": _round(calibration_error(said, right)),
+        "test_auroc": _round(auroc(said, right)),
+    }
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
+
+
 def fit(
     questions: Sequence[Recorded],
     cap: float | None,
@@ -85,10 +127,9 @@ def fit(
 ) -> dict[str, Any]:
     """Fit routes on one half, report on the other. `fixed`: the bench's other configurations, by name,
     each question id's (right?, tokens), for the comparison at equal tokens."""
-    order = sorted(questions, key=lambda q: q.id)
-    random.Random(seed).shuffle(order)
-    half = len(order) // 2
-    train, test = order[:half], order[half:]
+    first, _ = halves([q.id for q in questions], seed)
+    train = [q for q in questions if q.id in first]
+    test = [q for q in questions if q.id not in first]
     options = sizes(questions)
     routes: dict[str, int] = {}
     per_bin: dict[str, Any] = {}

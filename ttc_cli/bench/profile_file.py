@@ -1,5 +1,6 @@
-"""Writing a fitted profile: `profiles/NAME.yaml` in the app dir, holding auto's routes and how they were
-fitted, layered over the default profile like any other (`ttc ask -s auto --profile NAME`)."""
+"""Writing a fitted profile: `profiles/NAME.yaml` in the app dir, holding auto's routes and greedy's
+confidence map, each with how it was fitted, layered over the default profile like any other
+(`ttc ask -s auto --profile NAME`)."""
 
 from __future__ import annotations
 
@@ -18,17 +19,24 @@ def write_profile(name: str, fitted: dict[str, Any], source: str) -> Path:
         raise UsageError(f"'{name}' cannot name a profile", "use a plain name, e.g. --fit mine")
     folder = user_path() / "profiles"
     path = folder / f"{name}.yaml"
-    summary = {k: fitted[k] for k in ("fitted_auto", "best_fixed_at_no_more_tokens", "source") if k in fitted}
-    data: dict[str, Any] = {
-        "auto": {
-            "routes": dict(fitted["routes"]),
-            "fitted": {"by": f"ttc bench --fit {name}", "on": source,
-                       "date": datetime.date.today().isoformat(), **summary},
-        }
-    }  # fmt: skip
+    fitted_by = {"by": f"ttc bench --fit {name}", "on": source, "date": datetime.date.today().isoformat()}
+    data: dict[str, Any] = {}
+    uses = []
+    if "routes" in fitted:
+        keep = ("fitted_auto", "best_fixed_at_no_more_tokens", "source")
+        summary = {k: fitted[k] for k in keep if k in fitted}
+        data["auto"] = {"routes": dict(fitted["routes"]), "fitted": {**fitted_by, **summary}}
+        uses.append(f"ttc ask -s auto --profile {name}")
+    if calibrated := fitted.get("greedy_confidence"):
+        line = {k: calibrated[k] for k in ("slope", "intercept")}
+        how = {k: v for k, v in calibrated.items() if k not in line}
+        data["confidence"] = {"greedy": {**line, "fitted": {**fitted_by, **how}}}
+        uses.append(f"ttc ask -s greedy --profile {name}")
+    what = " and ".join(w for w, k in (("auto's samples per difficulty", "auto"),
+                                       ("greedy's confidence", "confidence")) if k in data)  # fmt: skip
     header = (
-        f"# auto's samples per difficulty, fitted by `ttc bench {source} --fit {name}`.\n"
-        f"# Use: ttc ask -s auto --profile {name}. Everything else comes from the default profile.\n"
+        f"# {what[0].upper()}{what[1:]}, fitted by `ttc bench {source} --fit {name}`.\n"
+        f"# Use: {'; '.join(uses)}. Everything else comes from the default profile.\n"
     )
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,9 @@ self-consistency), and the best-scored of the candidates drawn so far is kept.
 With candidates that are programs (`--task program|hybrid`) and no `--verifier`, execution is the scorer:
 a candidate scores the share of the candidates that ended whose answers (printed by a program that ran,
 or stated) agree with its own; a program that crashed, timed out or printed nothing scores 0.
+
+The answer's confidence is the vote's measure applied to the kept answer, whatever chose it: (the
+candidates that ended agreeing with it + 1) / (the candidates that ended + 2).
 """
 
 from __future__ import annotations
@@ -17,8 +20,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 
-from ttc_cli.answers.confidence import vote_confidence
-from ttc_cli.answers.voting import VoteTally
+from ttc_cli.answers.confidence import agreement_confidence
 from ttc_cli.budget import BudgetSlice
 from ttc_cli.events import Candidate, Event, Final, Phase
 from ttc_cli.strategies.candidates import complete, ended, shown_answer
@@ -59,13 +61,13 @@ def run(ctx: RunContext) -> Iterator[Event]:
         if verifier is not None:
             verifier.close()
     by = ctx.search.verifier if verifier is not None else ctx.scorer
-    confidence = None
     if verifier is None and ctx.program_share > 0:
-        cands, confidence = by_execution(cands)
+        cands = by_execution(cands)
         by = "execution (the share of answers that agree with its printed one)"
     pool = complete(cands)
     best = max(pool, key=lambda c: (c.score if c.score is not None else float("-inf"), -c.index))
     score = f"{best.score:.3f}" if best.score is not None else "none"
+    agreeing = sum(c.votes and c.answer_key == best.answer_key for c in cands) if best.votes else 0
     yield Final(
         answer=shown_answer(best),
         response=best.text,
@@ -75,17 +77,12 @@ def run(ctx: RunContext) -> Iterator[Event]:
         chosen=best.index,
         early_stop=out.early_stop,
         usage=usage,
-        confidence=confidence,
+        confidence=agreement_confidence(agreeing, ended(cands)),
     )
 
 
-def by_execution(cands: list[Candidate]) -> tuple[list[Candidate], float]:
+def by_execution(cands: list[Candidate]) -> list[Candidate]:
     """Score each candidate by the share of ended candidates agreeing with its (executed) answer."""
     agree = Counter(c.answer_key for c in cands if c.votes)
     n = max(1, ended(cands))
-    scored = [replace(c, score=agree[c.answer_key] / n if c.votes else 0.0) for c in cands]
-    tally = VoteTally()
-    for c in cands:
-        if c.votes:
-            tally.add(c.answer_key or "", c.answer or "")
-    return scored, vote_confidence(tally, n)
+    return [replace(c, score=agree[c.answer_key] / n if c.votes else 0.0) for c in cands]

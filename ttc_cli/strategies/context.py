@@ -32,6 +32,7 @@ class RunContext:
     stop: threading.Event = field(default_factory=threading.Event)
     early: EarlyStopping | None = None  # None: every sample runs (--no-early-stop)
     routes: dict[str, int] = field(default_factory=dict)  # auto: samples per difficulty (the profile's)
+    greedy_confidence: tuple[float, float] | None = None  # greedy's fitted calibration (the profile's)
     thinking: Thinking | None = None  # budget forcing (--think-budget, --min-think)
     search: SearchParams = field(default_factory=SearchParams)  # tree searches' knobs
     verifier_engine: Engine | None = None  # --verifier-model's engine; None: the policy judges itself

@@ -53,11 +53,28 @@ def table_text(results: Sequence[Summary], fit: dict[str, Any] | None = None) ->
 
 
 def fit_text(fit: dict[str, Any]) -> str:
+    lines = _routes_text(fit) if "routes" in fit else []
+    calibrated = fit.get("greedy_confidence")
+    if calibrated is not None:
+        said, right = calibrated["test_mean_confidence"], calibrated["test_accuracy"]
+        lines.append(
+            f"greedy's confidence calibrated on {calibrated['fit_runs']} answers (its mean log-probability, "
+            f"{calibrated['model']}); on the held-back questions it says {_pct(said)} % on average against "
+            f"{_pct(right)} % right, calibration error {_num(calibrated['test_calibration_error'], '.3f')}, "
+            f"AUROC {_num(calibrated['test_auroc'], '.2f')}"
+        )
+    elif "greedy_confidence" in fit:
+        lines.append("greedy stated too few answers on the fit half to calibrate its confidence")
+    lines.append(f"written to {fit['profile']}")
+    return "\n".join(lines)
+
+
+def _routes_text(fit: dict[str, Any]) -> list[str]:
     routes = ", ".join(f"{d} → {n}" for d, n in fit["routes"].items())
     auto = fit["fitted_auto"]
     lines = [
         f"fitted auto routes (samples by probe agreement, from {fit['source']}, {fit['fit_questions']} "
-        f"questions): {routes}; written to {fit['profile']}",
+        f"questions): {routes}",
         f"held-back {fit['test_questions']} questions, replayed: fitted auto {_pct(auto['accuracy'])} % at "
         f"{auto['tokens']:,} tokens/q",
     ]
@@ -70,7 +87,11 @@ def fit_text(fit: dict[str, Any]) -> str:
         )
     else:
         lines.append("no fixed choice costs as few tokens as the fitted routes")
-    return "\n".join(lines)
+    return lines
+
+
+def _num(x: float | None, spec: str) -> str:
+    return "–" if x is None else format(x, spec)
 
 
 CSV_COLUMNS = (
