@@ -271,9 +271,9 @@ def test_a_corrupt_gguf_is_rejected_by_llama_cpp_in_one_line(tmp_path: Path, mak
         pytest.param("1: x\n", "unknown key", id="non-string-key"),
         pytest.param("budgets: {low: {5: 3}}\n", "unknown key", id="non-string-budget-key"),
         pytest.param(b"\xff\xfebudgets: x\n", "UTF-8", id="not-utf8"),
-        pytest.param("confidence: {greedy: {slope: 3}}\n", "greedy.intercept", id="fit-half"),
-        pytest.param("confidence: {greedy: {slope: x, intercept: 1}}\n", "greedy.slope", id="fit-word"),
-        pytest.param("confidence: {beam: {}}\n", "unknown confidence key(s) beam", id="fit-beam"),
+        pytest.param("calibration: {greedy: {slope: 3}}\n", "greedy.intercept", id="fit-half"),
+        pytest.param("calibration: {greedy: {slope: x, intercept: 1}}\n", "greedy.slope", id="fit-word"),
+        pytest.param("calibration: {beam: {}}\n", "unknown calibration key(s) beam", id="fit-beam"),
     ],
 )
 def test_a_bad_user_profile(user_path: Path, content, needle):

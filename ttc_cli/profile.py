@@ -72,7 +72,7 @@ def load_profile(name: str = "default") -> Profile:
     """Profile `name` over the default profile (built-in, then the user's), so every key has a value."""
     data, where = load_layers("profiles", name, under=("default",))
     known = {"default_budget", "budgets", "sampling", "engine", "early_stop", "thinking", "search"}
-    known |= {"execution", "auto", "confidence"}
+    known |= {"execution", "auto", "calibration"}
     unknown = set(data) - known
     require(not unknown, where, f"unknown key(s) {keys_text(unknown)}")
     budgets = data.get("budgets")
@@ -119,7 +119,7 @@ def load_profile(name: str = "default") -> Profile:
         _search(data.get("search"), where),
         _execution(data.get("execution"), where),
         _auto(data.get("auto"), where),
-        _greedy_confidence(data.get("confidence"), where),
+        _greedy_confidence(data.get("calibration"), where),
     )
 
 
@@ -187,15 +187,15 @@ def _auto(section: object, where: list[Path]) -> dict[str, int]:
 
 
 def _greedy_confidence(section: object, where: list[Path]) -> tuple[float, float] | None:
-    """`confidence: {greedy: {slope: 40.1, intercept: 3.2}}`: greedy's calibration (answers.calibration)."""
-    greedy = _section(_section(section, where, "confidence", {"greedy"}).get("greedy"), where,
-                      "confidence.greedy", {"slope", "intercept", "fitted"})  # fmt: skip
+    """`calibration: {greedy: {slope: 40.1, intercept: 3.2}}`: greedy's confidence (answers.calibration)."""
+    greedy = _section(_section(section, where, "calibration", {"greedy"}).get("greedy"), where,
+                      "calibration.greedy", {"slope", "intercept", "fitted"})  # fmt: skip
     if not greedy:
         return None
     for key in ("slope", "intercept"):
         value = greedy.get(key)
         ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        require(ok, where, f"confidence.greedy.{key} must be a number")
+        require(ok, where, f"calibration.greedy.{key} must be a number")
     return float(greedy["slope"]), float(greedy["intercept"])
 
 

@@ -30,10 +30,10 @@ def write_profile(name: str, fitted: dict[str, Any], source: str) -> Path:
     if calibrated := fitted.get("greedy_confidence"):
         line = {k: calibrated[k] for k in ("slope", "intercept")}
         how = {k: v for k, v in calibrated.items() if k not in line}
-        data["confidence"] = {"greedy": {**line, "fitted": {**fitted_by, **how}}}
+        data["calibration"] = {"greedy": {**line, "fitted": {**fitted_by, **how}}}
         uses.append(f"ttc ask -s greedy --profile {name}")
     what = " and ".join(w for w, k in (("auto's samples per difficulty", "auto"),
-                                       ("greedy's confidence", "confidence")) if k in data)  # fmt: skip
+                                       ("greedy's confidence", "calibration")) if k in data)  # fmt: skip
     header = (
         f"# {what[0].upper()}{what[1:]}, fitted by `ttc bench {source} --fit {name}`.\n"
         f"# Use: {'; '.join(uses)}. Everything else comes from the default profile.\n"
