@@ -153,10 +153,10 @@ def plot_file(path: Path, results: Sequence[Summary]) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     for name, points in _lines(results).items():
         xs, ys = [p.tokens for p in points], [100 * p.accuracy for p in points]
-        ax.plot(xs, ys, marker="o", label=name)
+        (line,) = ax.plot(xs, ys, marker="o", label=name)
         for p in points:
             low, high = wilson(p.right, p.questions)
-            ax.vlines(p.tokens, 100 * low, 100 * high, alpha=0.25)
+            ax.vlines(p.tokens, 100 * low, 100 * high, color=line.get_color(), alpha=0.3)
             ax.annotate(
                 p.budget, (p.tokens, 100 * p.accuracy), textcoords="offset points", xytext=(4, 4), fontsize=8
             )
