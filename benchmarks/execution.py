@@ -143,7 +143,14 @@ def greedy_rows(path: Path, ids: list[str]) -> list[tuple[str, float, int, float
         tokens = sum(r["tokens"] for r in have) / len(have)
         secs = sum(r["seconds"] for r in have) / len(have)
         rows.append(
-            (f"greedy ({prompt}), live", k / len(have), round(tokens), secs, lo, f"{lo:.2f}-{hi:.2f}")
+            (
+                f"greedy ({prompt}, {path.stem}), live",
+                k / len(have),
+                round(tokens),
+                secs,
+                lo,
+                f"{lo:.2f}-{hi:.2f}",
+            )
         )
     return rows
 
@@ -158,7 +165,16 @@ def main() -> None:
         required=True,
         help="recorded program samples (--task program); several files of one question's samples join",
     )
-    ap.add_argument("--greedy", type=Path, help="benchmarks/prompts.py rows of greedy runs, same questions")
+    ap.add_argument(
+        "--greedy",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="benchmarks/prompts.py rows of greedy runs, same questions (one file per model)",
+    )
+    ap.add_argument(
+        "--questions", type=int, help="only the first K recorded questions (those a greedy run reached)"
+    )
     ap.add_argument(
         "--width",
         type=int,
@@ -175,7 +191,7 @@ def main() -> None:
     cot = {r["id"]: r for r in read_lines(args.cot)}
     files = [{r["id"]: r for r in read_lines(path)} for path in args.pot]
     pot = joined(files)
-    ids = [i for i in cot if i in pot]
+    ids = [i for i in cot if i in pot][: args.questions]
     names = ", ".join(p.name for p in [args.cot, *args.pot])
     print(f"{len(ids)} questions recorded both ways ({names})\n")
     cots, pots = [cot[i] for i in ids], [pot[i] for i in ids]
@@ -209,8 +225,8 @@ def main() -> None:
         "| pass@N | ECE |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    if args.greedy:
-        for name, acc, tokens, secs, _, interval in greedy_rows(args.greedy, ids):
+    for path in args.greedy:
+        for name, acc, tokens, secs, _, interval in greedy_rows(path, ids):
             print(f"| {name} | {acc:.2f} ({interval}) | {tokens:,} | | {secs:.1f} | | | |")
     rows = [replay(name, recs, rule, args.curve) for name, recs, rule in configs]
     base = sum(rows[0].tokens)
