@@ -1,15 +1,39 @@
-"""Shared fixtures: an isolated app dir per test, one real engine per session, a CLI runner."""
+"""Shared fixtures: an isolated app dir per test, one real engine per session, a CLI runner.
+
+The suite tests what users install, not this checkout: the checkout is taken off `sys.path` before any
+test imports `ttc_cli` (`python -m pytest` puts it first), and every process test runs the environment's
+`ttc` console script from a directory outside the checkout. So a module the wheel lacks fails here, as it
+would for a user. (With `pip install -e .` the installed package is the checkout, as a developer wants.)
+"""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != ROOT]
+# The console script pip installed beside this interpreter: what a user types.
+TTC = [str(Path(sys.executable).parent / ("ttc.exe" if os.name == "nt" else "ttc"))]
+OUTSIDE = Path(tempfile.mkdtemp(prefix="ttc-tests-cwd-"))  # the working directory of every process test
+atexit.register(shutil.rmtree, OUTSIDE, True)
+
+
+def pytest_report_header() -> list[str]:
+    try:
+        import ttc_cli
+    except ImportError:
+        raise pytest.UsageError("ttc is not installed in this environment: pip install '.[test]' first") from None
+    if not Path(TTC[0]).is_file():
+        raise pytest.UsageError(f"no console script {TTC[0]}: pip install '.[test]' first")
+    return [f"ttc under test: {Path(ttc_cli.__file__).parent} (command {TTC[0]}, run from {OUTSIDE})"]
 
 
 MODEL_MODULES = {"test_cli", "test_compare", "test_terminal", "test_search_real"}  # all load the model
@@ -75,14 +99,14 @@ def eos_token(engine) -> int:
 
 
 def run_ttc(*args: str, stdin: str | None = None, env: dict[str, str] | None = None, timeout: float = 300):
-    """Run `python -m ttc_cli ARGS` in a real process (separate stdout/stderr, real exit codes)."""
+    """Run the installed `ttc ARGS` in a real process (separate stdout/stderr, real exit codes)."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "ttc_cli", *args],
+        [*TTC, *args],
         input=stdin if stdin is not None else "",
         capture_output=True,
         text=True,
         env=full_env,
         timeout=timeout,
-        cwd=ROOT,
+        cwd=OUTSIDE,
     )

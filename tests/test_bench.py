@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ANSWER_42, ROOT, run_ttc, write_prompt
+from conftest import ANSWER_42, OUTSIDE, TTC, run_ttc, write_prompt
 
 from ttc_cli.answers.calibration import platt, platt_fit
 from ttc_cli.bench.fit import Recorded, calibrate_greedy, fit
@@ -165,7 +165,7 @@ def test_two_configurations_give_the_table_json_csv_and_plot(tmp_path: Path, use
 def test_ctrl_c_keeps_what_finished_and_the_same_command_resumes(tmp_path: Path, user_path: Path):
     task = write_prompt(user_path, "forty-two", ANSWER_42)
     args = [str(questions(tmp_path)), "-s", "self-consistency", "-n", "2", "--task", task, "--json"]
-    proc = subprocess.Popen([sys.executable, "-m", "ttc_cli", "bench", *args], cwd=ROOT,
+    proc = subprocess.Popen([*TTC, "bench", *args], cwd=OUTSIDE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     db = user_path / "runs.sqlite"
     deadline = time.monotonic() + 300

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ANSWER_42, ENDLESS, ROOT, run_ttc, write_prompt
+from conftest import ANSWER_42, ENDLESS, OUTSIDE, TTC, run_ttc, write_prompt
 
 from ttc_cli.strategies import STRATEGIES as REGISTRY
 
@@ -191,7 +191,7 @@ def test_empty_questions(argv, stdin):
 
 def test_a_question_that_is_not_utf8():
     done = subprocess.run(
-        [sys.executable, "-m", "ttc_cli", "ask"], input=b"\xff\xfe what?", capture_output=True, cwd=ROOT
+        [*TTC, "ask"], input=b"\xff\xfe what?", capture_output=True, cwd=OUTSIDE
     )
     assert done.returncode == 2 and done.stdout == b""
     assert done.stderr.decode().startswith("ttc: error: ") and done.stderr.count(b"\n") == 1
@@ -357,7 +357,7 @@ def test_help_imports_neither_llama_cpp_nor_numpy():
         "except SystemExit: pass\n"
         "print('llama_cpp' in sys.modules, 'numpy' in sys.modules)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=OUTSIDE, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "Usage" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "False False"
@@ -382,9 +382,9 @@ def test_ctrl_c_stops_within_seconds_with_the_answer_so_far(user_path: Path):
         "--task",
         endless,
     ]
-    argv = [sys.executable, "-m", "ttc_cli", "ask", question, *options]
+    argv = [*TTC, "ask", question, *options]
     proc = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=OUTSIDE
     )
     try:
         time.sleep(6)  # loaded and decoding, even on a busy machine (a stop before that is tested apart)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from conftest import ENDLESS, ROOT, run_ttc, write_prompt
+from conftest import ENDLESS, OUTSIDE, TTC, run_ttc, write_prompt
 
 from ttc_cli.engine.model_file import default_model_path
 from ttc_cli.strategies import STRATEGIES
@@ -55,10 +55,10 @@ def test_compare_checks_every_input_before_running_anything():
 def test_ctrl_c_in_compare_keeps_the_runs_so_far(user_path):
     endless = write_prompt(user_path, "endless", ENDLESS)  # the first run cannot end before the signal
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ttc_cli", "compare", "Write a long story about a dragon.", "-s", "greedy",
+        [*TTC, "compare", "Write a long story about a dragon.", "-s", "greedy",
          "-s", "self-consistency", "-n", "4", "--max-tokens", "3000", "-b", "12000", "--json", "--seed", "2",
          "--task", endless],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=OUTSIDE,
     )  # fmt: skip
     time.sleep(5)
     assert proc.poll() is None

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ENDLESS, ROOT, write_prompt
+from conftest import ENDLESS, OUTSIDE, TTC, write_prompt
 
 # Seconds from the signal to the exit: a forward pass is at most 128 tokens, then the engine is freed and
 # the process ends. Under 1 s on an AVX2 host; 1.4-1.6 s on an AVX-512 host of the same kind with the
@@ -34,12 +34,12 @@ class Ttc:
 
     def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ttc_cli", *args, "-v"],
+            [*TTC, *args, "-v"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            cwd=ROOT,
+            cwd=OUTSIDE,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.err: list[str] = []
@@ -215,12 +215,12 @@ def test_a_closed_stdout_ends_quietly():
     read, write = os.pipe()
     os.close(read)  # nobody will ever read: the first write gets EPIPE
     done = subprocess.run(
-        [sys.executable, "-m", "ttc_cli", "ask", "What is 2 + 3?", "-b", "20", "--json"],
+        [*TTC, "ask", "What is 2 + 3?", "-b", "20", "--json"],
         stdin=subprocess.DEVNULL,
         stdout=write,
         stderr=subprocess.PIPE,
         text=True,
-        cwd=ROOT,
+        cwd=OUTSIDE,
         timeout=120,
     )
     os.close(write)
@@ -228,7 +228,7 @@ def test_a_closed_stdout_ends_quietly():
 
 
 def test_head_reading_one_byte_ends_the_pipeline(endless):
-    shell = f"{sys.executable} -m ttc_cli ask 'What is 2 + 3?' -b 40 --json | head -c1"
-    done = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, cwd=ROOT,
+    shell = f"{TTC[0]} ask 'What is 2 + 3?' -b 40 --json | head -c1"
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, cwd=OUTSIDE,
                           timeout=120)  # fmt: skip
     assert done.stdout == "{" and "Traceback" not in done.stderr and done.returncode == 0, done.stderr

@@ -12,7 +12,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import ANSWER_42, ROOT, run_ttc, write_prompt
+from conftest import ANSWER_42, OUTSIDE, run_ttc, write_prompt
 from rich.console import Console
 
 from ttc_cli import runlog
@@ -139,7 +139,7 @@ def test_four_processes_writing_at_once_lose_nothing(tmp_path: Path):
     )
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", code, f"writer {w}", str(db)], cwd=ROOT, stderr=subprocess.PIPE
+            [sys.executable, "-c", code, f"writer {w}", str(db)], cwd=OUTSIDE, stderr=subprocess.PIPE
         )
         for w in range(4)
     ]

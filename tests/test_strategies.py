@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import OUTSIDE
 from fake_engine import FakeEngine, Script
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -248,5 +249,5 @@ def test_strategies_import_neither_rich_nor_llama_cpp():
         "import sys, ttc_cli.strategies, ttc_cli.runner\n"
         "print(sorted(m for m in ('rich', 'llama_cpp') if m in sys.modules))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=OUTSIDE)
     assert done.stdout.strip() == "[]"

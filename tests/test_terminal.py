@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, write_prompt
+from conftest import OUTSIDE, TTC, write_prompt
 
 pytestmark = pytest.mark.skipif(
     shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)"
@@ -27,7 +27,7 @@ class Pane:
     def __init__(self, command: str, env: dict[str, str]) -> None:
         self.socket = f"ttc-test-{uuid.uuid4().hex[:8]}"
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        script = f"cd {shlex.quote(str(ROOT))} && env {exports} {command}; echo EXIT=$?; sleep 120"
+        script = f"cd {shlex.quote(str(OUTSIDE))} && env {exports} {command}; echo EXIT=$?; sleep 120"
         self._tmux("new-session", "-d", "-x", "120", "-y", "45", "bash", "--norc", "-c", script)
 
     def _tmux(self, *args: str) -> str:
@@ -46,7 +46,7 @@ def run_in_tmux(tmp_path: Path, extra_env: dict[str, str]) -> tuple[list[str], s
     out = tmp_path / "answer.txt"
     question = "Sam has 12 marbles and gives away 5. How many marbles are left?"
     cmd = (
-        f"{shlex.quote(sys.executable)} -m ttc_cli ask {shlex.quote(question)} -b 1500 -n 6 --seed 4 > {out}"
+        f"{shlex.quote(TTC[0])} ask {shlex.quote(question)} -b 1500 -n 6 --seed 4 > {out}"
     )
     # Free text of some length, then an answer every host's kernels agree on: the tally has a leader.
     write_prompt(tmp_path / "user", "math", 'root ::= [a-z ]{40,90} ". The answer is 7."')
@@ -90,7 +90,7 @@ def test_ctrl_c_in_the_live_view_keeps_the_answer_so_far(tmp_path):
     user = tmp_path / "user"
     write_prompt(user, "endless", "root ::= [a-z ] root")  # no sample ends before the key is pressed
     out = tmp_path / "answer.txt"
-    cmd = f"{shlex.quote(sys.executable)} -m ttc_cli ask 'Tell a story.' --task endless -n 4 > {out}"
+    cmd = f"{shlex.quote(TTC[0])} ask 'Tell a story.' --task endless -n 4 > {out}"
     pane = Pane(cmd, {"TTC_USER_PATH": str(user), "TERM": "xterm-256color"})
     try:
         deadline = time.monotonic() + 120
