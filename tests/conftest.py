@@ -30,7 +30,9 @@ def pytest_report_header() -> list[str]:
     try:
         import ttc_cli
     except ImportError:
-        raise pytest.UsageError("ttc is not installed in this environment: pip install '.[test]' first") from None
+        raise pytest.UsageError(
+            "ttc is not installed in this environment: pip install '.[test]' first"
+        ) from None
     if not Path(TTC[0]).is_file():
         raise pytest.UsageError(f"no console script {TTC[0]}: pip install '.[test]' first")
     return [f"ttc under test: {Path(ttc_cli.__file__).parent} (command {TTC[0]}, run from {OUTSIDE})"]

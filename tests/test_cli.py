@@ -190,9 +190,7 @@ def test_empty_questions(argv, stdin):
 
 
 def test_a_question_that_is_not_utf8():
-    done = subprocess.run(
-        [*TTC, "ask"], input=b"\xff\xfe what?", capture_output=True, cwd=OUTSIDE
-    )
+    done = subprocess.run([*TTC, "ask"], input=b"\xff\xfe what?", capture_output=True, cwd=OUTSIDE)
     assert done.returncode == 2 and done.stdout == b""
     assert done.stderr.decode().startswith("ttc: error: ") and done.stderr.count(b"\n") == 1
 
@@ -357,7 +355,9 @@ def test_help_imports_neither_llama_cpp_nor_numpy():
         "except SystemExit: pass\n"
         "print('llama_cpp' in sys.modules, 'numpy' in sys.modules)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=OUTSIDE, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=OUTSIDE, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert "Usage" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "False False"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 
 from conftest import ENDLESS, OUTSIDE, TTC, run_ttc, write_prompt

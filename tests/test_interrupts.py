@@ -14,7 +14,6 @@ import os
 import queue
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -229,6 +228,7 @@ def test_a_closed_stdout_ends_quietly():
 
 def test_head_reading_one_byte_ends_the_pipeline(endless):
     shell = f"{TTC[0]} ask 'What is 2 + 3?' -b 40 --json | head -c1"
-    done = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, cwd=OUTSIDE,
-                          timeout=120)  # fmt: skip
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, cwd=OUTSIDE, timeout=120
+    )
     assert done.stdout == "{" and "Traceback" not in done.stderr and done.returncode == 0, done.stderr

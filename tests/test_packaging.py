@@ -62,7 +62,9 @@ def test_the_installed_package_imports_every_module_from_outside_the_checkout():
         "for name in names: name.endswith('__main__') or importlib.import_module(name)\n"
         "print(ttc_cli.__file__); print(*sorted(names))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=OUTSIDE, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=OUTSIDE, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     where, names = done.stdout.splitlines()
     installed = set(names.split()) | {"ttc_cli"}

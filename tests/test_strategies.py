@@ -249,5 +249,7 @@ def test_strategies_import_neither_rich_nor_llama_cpp():
         "import sys, ttc_cli.strategies, ttc_cli.runner\n"
         "print(sorted(m for m in ('rich', 'llama_cpp') if m in sys.modules))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=OUTSIDE)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=OUTSIDE
+    )
     assert done.stdout.strip() == "[]"

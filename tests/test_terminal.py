@@ -7,7 +7,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -45,9 +44,7 @@ class Pane:
 def run_in_tmux(tmp_path: Path, extra_env: dict[str, str]) -> tuple[list[str], str, str, Path]:
     out = tmp_path / "answer.txt"
     question = "Sam has 12 marbles and gives away 5. How many marbles are left?"
-    cmd = (
-        f"{shlex.quote(TTC[0])} ask {shlex.quote(question)} -b 1500 -n 6 --seed 4 > {out}"
-    )
+    cmd = f"{shlex.quote(TTC[0])} ask {shlex.quote(question)} -b 1500 -n 6 --seed 4 > {out}"
     # Free text of some length, then an answer every host's kernels agree on: the tally has a leader.
     write_prompt(tmp_path / "user", "math", 'root ::= [a-z ]{40,90} ". The answer is 7."')
     env = {"TTC_USER_PATH": str(tmp_path / "user"), "TERM": "xterm-256color", **extra_env}
