@@ -1,5 +1,6 @@
-"""`ttc doctor`: what ttc runs on here, as figures: the CPU, the llama.cpp build, and each model's
-measured decoding speed per width (the curve the sampling width is chosen from)."""
+"""`ttc doctor`: what ttc runs on here, as figures: the CPU, the llama.cpp build, the sandbox mode
+model-written code gets and why, and each model's measured decoding speed per width (the curve the
+sampling width is chosen from)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ def report(measured: dict[str, throughput.Curve] | None = None) -> dict[str, Any
         "app_dir": str(user_path()),
         "cache": str(cache_dir()),
         "models_found": stores,
+        "sandbox": _sandbox(),
         "backend": os.environ.get("TTC_BACKEND", "llama"),
         "base_url": os.environ.get("TTC_BASE_URL"),
         "tokenizer": os.environ.get("TTC_TOKENIZER"),
@@ -81,6 +83,7 @@ def text(data: dict[str, Any]) -> str:
             ", ".join(f"{n} in {src}" for src, n in data["models_found"].items()) or "none (see `ttc models`)"
         ),
     ]
+    lines.append(f"sandbox           {data['sandbox']}")
     url = f" · TTC_BASE_URL {data['base_url']}" if data["base_url"] else ""
     url += f" · TTC_TOKENIZER {data['tokenizer']}" if data["tokenizer"] else ""
     lines.append(f"backend           {data['backend']}{url}")
@@ -101,6 +104,17 @@ def text(data: dict[str, Any]) -> str:
         lines.append(f"{model.rsplit(':', 1)[0]} ({threads}, {offload}) tok/s by samples at once  {rates}")
         lines.append(f"    {widest} at once decode {c['speedup']:g}x as fast as one")
     return "\n".join(lines)
+
+
+def _sandbox() -> str:
+    """How model-written code is contained here, and why in this mode (`execution.isolation`'s line)."""
+    from ttc_cli.errors import UsageError
+    from ttc_cli.execution import isolation
+
+    try:
+        return isolation()
+    except UsageError as e:  # a bad TTC_SANDBOX, or Windows: doctor still reports the rest
+        return f"unavailable: {e}"
 
 
 def _servers() -> list[dict[str, Any]]:

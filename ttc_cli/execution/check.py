@@ -3,8 +3,9 @@
 The command runs with `sh -c` in the candidate's own scratch dir (`sandbox`), which holds the solution's
 code as `solution.py` (its fenced code block, else its whole text) and a copy of every file or directory
 the user named (`--check-file`), so `pytest -q test_x.py` finds both side by side; the whole response is
-also the command's stdin (`cmd:python -` runs it). Exit status 0 passes. Under bubblewrap the current
-directory is readable too, so a command may name files there by absolute path.
+also the command's stdin (`cmd:python -` runs it). Exit status 0 passes. Nothing else of the user's
+files is bound in, the current directory included: run from a home directory, that would show the check
+the user's keys and sockets, and run from `/` the whole host. What a check needs, it gets as a copy.
 """
 
 from __future__ import annotations
@@ -34,6 +35,5 @@ class Check:
             "files": {SOLUTION: code},
             "copy": self.copy,
             "limits": self.limits,
-            "readable": [Path.cwd()],
         }
         return ["sh", "-c", self.command], kwargs

@@ -5,9 +5,10 @@ command's stdin and its code is `solution.py` in the command's directory, and th
 (`cmd:python -`), so it runs as model-written code does (`ttc_cli.execution`): in a fresh scratch
 directory, with an environment of a few safe variables (no API keys), resource limits, a wall timeout that
 kills its whole process group, and its output captured up to a cap; several candidates are checked at
-once, two at a time. Under bubblewrap it also has no network and sees the system and the current
-directory read-only (name files by absolute path: the command's own directory is the scratch one).
-Without bubblewrap it runs as the user, so it is not a sandbox unless the command itself is one.
+once, two at a time. Under bubblewrap it also has no network and sees only the system, read-only, and
+its scratch dir: none of the user's files, the current directory included (`--check-file` copies in what
+it needs). Without bubblewrap it runs as the user (as nobody when ttc is root), so it is not a sandbox
+unless the command itself is one.
 Partial solutions score a neutral 0.5, so in a tree search the command decides only between finished
 solutions. It spends no tokens.
 """
