@@ -1,11 +1,15 @@
-"""`--backend openai` against a real OpenAI-compatible server: llama-cpp-python's own server
-(`python -m llama_cpp.server`, the `server` extra), started here on 127.0.0.1 on a free port and serving
-the default SmolLM2 GGUF. No mock stands in for it. Replies the tests depend on are forced by a grammar
-(the server applies it), so they hold on any host's kernels.
+"""`--backend openai` against a real OpenAI-compatible server: llama-cpp-python's own server (the `server`
+extra), started here on 127.0.0.1 on a free port and serving the default SmolLM2 GGUF. No mock stands in
+for it. It is started through ttc's launcher (`python -m ttc_cli.serve`), which loads the model with the
+same guard on llama.cpp's extra buffer types as ttc's engine: plain `python -m llama_cpp.server` dies at
+its first completion on hosts whose AMX kernels crash. Before any test uses a server, it has completed a
+request. Replies the tests depend on are forced by a grammar (the server applies it), so they hold on any
+host's kernels.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -20,11 +24,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ANSWER_42, ENDLESS, ROOT, run_ttc, write_prompt
+from conftest import ANSWER_42, ENDLESS, OUTSIDE, TTC, run_ttc, write_prompt
 
 from ttc_cli.engine.model_file import default_model_path
 
 SECRET = "sk-test-0123456789-never-print-me"
+SERVE = [sys.executable, "-m", "ttc_cli.serve"]  # llama_cpp.server with ttc's guard, as README says
+START_S = 120  # loading the 135M model takes seconds; an AMX host's first check adds a child's load
 
 
 def free_port() -> int:
@@ -33,37 +39,69 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(default_model_path()),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "4096",
-            "--interrupt_requests",
-            "False",  # ttc may stream several requests at once; they queue rather than cancel each other
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "OPENAI_API_KEY": ""},
-    )
-    deadline = time.monotonic() + 120
+def launch(port: int, log: Path, *options: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """The launcher serving the default model on `port`, its stderr going to `log`."""
+    with log.open("wb") as err:
+        return subprocess.Popen(
+            [*SERVE, "--model", str(default_model_path()), "--host", "127.0.0.1", "--port", str(port),
+             *options],
+            stdout=subprocess.DEVNULL, stderr=err, cwd=OUTSIDE,
+            env={**os.environ, "OPENAI_API_KEY": "", **(env or {})},
+        )  # fmt: skip
+
+
+def start_server(port: int, log: Path) -> subprocess.Popen:
+    """A server that has answered a real completion, or the test fails saying why (its exit and stderr)."""
+    # ttc may stream several requests at once; they queue rather than cancel each other
+    proc = launch(port, log, "--n_ctx", "4096", "--interrupt_requests", "False")
+    try:
+        wait_until_listening(proc, port, log)
+        prove_it_completes(proc, port, log)
+    except BaseException:
+        stop_server(proc)
+        raise
+    return proc
+
+
+def wait_until_listening(proc: subprocess.Popen, port: int, log: Path) -> None:
+    deadline = time.monotonic() + START_S
     while time.monotonic() < deadline:
-        assert proc.poll() is None, "the server exited while starting"
+        if proc.poll() is not None:
+            pytest.fail(died(proc, log, "while starting"))
         try:
             if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
-                return proc
+                return
         except httpx.HTTPError:
-            time.sleep(0.3)
-    proc.kill()
-    pytest.fail("llama_cpp.server did not start within 120 s")
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"the server did not answer /v1/models within {START_S} s; {tail(log)}")
+
+
+def prove_it_completes(proc: subprocess.Popen, port: int, log: Path) -> None:
+    """One real decode: answering /v1/models is not enough (an AMX crash comes at the first completion)."""
+    body = {"prompt": "The sky is", "max_tokens": 4, "temperature": 0, "grammar": 'root ::= "ok"'}
+    try:
+        reply = httpx.post(f"http://127.0.0.1:{port}/v1/completions", json=body, timeout=START_S)
+    except httpx.HTTPError as e:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(5)  # a crash drops the connection a moment before the process is gone
+        if proc.poll() is None:
+            pytest.fail(f"the server's first completion failed ({type(e).__name__}: {e}); {tail(log)}")
+    if proc.poll() is not None:
+        pytest.fail(died(proc, log, "at its first completion"))
+    assert reply.status_code == 200, (reply.status_code, reply.text, tail(log))
+    assert reply.json()["choices"][0]["text"] == "ok", (reply.text, tail(log))
+
+
+def died(proc: subprocess.Popen, log: Path, when: str) -> str:
+    code = proc.returncode
+    how = f"signal {-code} ({signal.Signals(-code).name})" if code < 0 else f"exit code {code}"
+    return f"the server ({' '.join(SERVE[1:])}) died {when}: {how}; {tail(log)}"
+
+
+def tail(log: Path, lines: int = 20) -> str:
+    text = log.read_text(errors="replace").strip().splitlines()[-lines:] if log.exists() else []
+    return "its stderr ends:\n" + "\n".join(text) if text else "its stderr is empty"
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -72,11 +110,12 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait()
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    proc = start_server(port := free_port())
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    proc = start_server(port := free_port(), tmp_path_factory.mktemp("server") / "stderr.log")
     yield f"http://127.0.0.1:{port}/v1"
     stop_server(proc)
 
@@ -99,6 +138,93 @@ def assert_one_line(done: subprocess.CompletedProcess, code: int, *needles: str)
     assert len(lines) == 1 and lines[0].startswith("ttc: error:"), done.stderr
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
+
+
+# ---- the launcher: llama_cpp.server with ttc's guard on extra buffer types -----------------------------
+# What a host's CPU has does not matter here: TTC_EXTRA_BUFTS decides, and the tests read the decision back
+# from the params llama.cpp is given, so they check the mechanism on an AVX2 host as on an AMX one.
+@pytest.mark.parametrize("setting, expected", [("0", False), ("1", True)])
+def test_the_launcher_loads_models_as_the_guard_decides(monkeypatch, setting: str, expected: bool):
+    import llama_cpp
+    from llama_cpp import _internals
+
+    from ttc_cli import serve
+
+    monkeypatch.setattr(_internals.LlamaModel, "__init__", _internals.LlamaModel.__init__)  # undone after
+    monkeypatch.setenv("TTC_EXTRA_BUFTS", setting)
+    said: list[tuple[str, bool, str]] = []
+    serve.guard_model_loads(report=lambda path, on, reason: said.append((path.name, on, reason)))
+    serve.guard_model_loads()  # a second install changes nothing
+    # The class the server's LlamaProxy builds; vocab_only reads no weights and decodes nothing.
+    llm = llama_cpp.Llama(model_path=str(default_model_path()), vocab_only=True, verbose=False)
+    try:
+        assert llm.model_params.use_extra_bufts is expected
+    finally:
+        llm.close()
+    assert said == [(default_model_path().name, expected, f"TTC_EXTRA_BUFTS={setting}")]
+
+
+@pytest.mark.parametrize("setting, state", [("0", "off"), ("1", "on")])
+def test_the_launcher_says_which_kernels_its_server_runs(tmp_path: Path, setting: str, state: str):
+    """The real launcher process: its log names the decision before the server takes requests."""
+    log = tmp_path / "server.log"
+    proc = launch(free_port(), log, env={"TTC_EXTRA_BUFTS": setting})
+    name = default_model_path().name
+    line = f"ttc: {name}: llama.cpp's extra buffer types {state} (TTC_EXTRA_BUFTS={setting})"
+    try:
+        deadline = time.monotonic() + START_S
+        while line not in log.read_text(errors="replace") and time.monotonic() < deadline:
+            assert proc.poll() is None, died(proc, log, "while loading")
+            time.sleep(0.2)
+    finally:
+        stop_server(proc)
+    assert line in log.read_text(errors="replace").splitlines(), tail(log)
+
+
+def test_without_the_server_extra_the_launcher_says_how_to_get_it():
+    code = (
+        "import runpy, sys\n"
+        "sys.modules['fastapi'] = None  # as if the extra were not installed\n"
+        "sys.argv = ['serve', '--model', 'model.gguf']\n"
+        "runpy.run_module('ttc_cli.serve', run_name='__main__')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=OUTSIDE, timeout=60
+    )
+    assert done.returncode == 2 and done.stdout == "", (done.returncode, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ttc: error:"), done.stderr
+    assert "'fastapi'" in lines[0] and "llama-cpp-python[server]" in lines[0]
+
+
+CRASHING = """
+import os, signal, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):  # /v1/models answers, as llama_cpp.server's does on an AMX host
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b'{"data": []}')
+
+    def do_POST(self):  # and the first completion kills it, as the AMX kernels do
+        sys.stderr.write("ggml_backend_amx_mul_mat: pretend crash\\n")
+        sys.stderr.flush()
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+HTTPServer(("127.0.0.1", int(sys.argv[sys.argv.index("--port") + 1])), Handler).serve_forever()
+"""
+
+
+def test_a_server_that_dies_at_its_first_completion_fails_the_fixture_with_why(monkeypatch, tmp_path):
+    """Not "cannot reach the server" in every test: the start fails, with the exit and the stderr."""
+    (tmp_path / "crashing.py").write_text(CRASHING)
+    monkeypatch.setattr(sys.modules[__name__], "SERVE", [sys.executable, str(tmp_path / "crashing.py")])
+    with pytest.raises(pytest.fail.Exception) as failed:
+        start_server(free_port(), tmp_path / "server.log")
+    message = str(failed.value)
+    assert "died at its first completion: signal 11 (SIGSEGV)" in message, message
+    assert "ggml_backend_amx_mul_mat: pretend crash" in message, message
 
 
 # ---- every strategy a server can run, through it -----------------------------------------------------
@@ -285,14 +411,14 @@ def test_a_model_the_server_does_not_serve_lists_what_it_does(server):
     assert_one_line(done, 2, "does not serve 'qwen2.5:7b'", "SmolLM2")
 
 
-def test_a_server_killed_mid_answer_is_one_line_and_exit_1(user_path: Path):
-    proc = start_server(port := free_port())
+def test_a_server_killed_mid_answer_is_one_line_and_exit_1(user_path: Path, tmp_path: Path):
+    proc = start_server(port := free_port(), tmp_path / "server.log")
     try:
         task = write_prompt(user_path, "endless", ENDLESS)
         ttc = subprocess.Popen(
-            [sys.executable, "-m", "ttc_cli", "ask", "Tell a story.", "--backend", "openai", "--base-url",
+            [*TTC, "ask", "Tell a story.", "--backend", "openai", "--base-url",
              f"http://127.0.0.1:{port}/v1", "--task", task, "-s", "greedy", "--max-tokens", "3000", "-v"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=OUTSIDE,
         )  # fmt: skip
         time.sleep(6)  # loaded, probed and streaming
         proc.kill()
@@ -307,9 +433,9 @@ def test_a_server_killed_mid_answer_is_one_line_and_exit_1(user_path: Path):
 def test_ctrl_c_cancels_the_streams_and_prints_the_best_answer_so_far(server, user_path: Path):
     task = write_prompt(user_path, "endless", ENDLESS)
     ttc = subprocess.Popen(
-        [sys.executable, "-m", "ttc_cli", "ask", "Tell a story.", "--backend", "openai", "--base-url", server,
+        [*TTC, "ask", "Tell a story.", "--backend", "openai", "--base-url", server,
          "--task", task, "-n", "2", "--parallel", "2", "--max-tokens", "3000", "--json", "-v"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=OUTSIDE,
     )  # fmt: skip
     time.sleep(10)  # loaded, probed, and streaming for a while even on a slow host
     sent = time.monotonic()
@@ -337,7 +463,9 @@ def test_tiktoken_counts_with_the_network_unreachable():
         "print(enc.encode('hello world'), token_count.count('hello world', 'gpt-4o'))\n"
     )
     env = {**os.environ, "TIKTOKEN_CACHE_DIR": "/nonexistent-ttc-test"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, cwd=OUTSIDE
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("]")[0] == "[15339, 1917"  # tiktoken's published ids for cl100k_base
     assert done.stdout.split()[-1] == "2"
