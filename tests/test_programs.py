@@ -9,9 +9,9 @@ import time
 from dataclasses import replace
 
 import pytest
+from conftest import run_ttc, write_prompt
+from fake_engine import FakeEngine, Script
 
-from tests.conftest import run_ttc, write_prompt
-from tests.fake_engine import FakeEngine, Script
 from ttc_cli.answers.program import extract_program, output_answer
 from ttc_cli.answers.stopping import EarlyStopping
 from ttc_cli.budget import TokenBudget
@@ -23,6 +23,7 @@ from ttc_cli.options import PlanOptions
 from ttc_cli.plan import build
 from ttc_cli.runner import prepare
 from ttc_cli.strategies import STRATEGIES
+from ttc_cli.strategies.code import CodeTesting
 from ttc_cli.strategies.context import RunContext
 from ttc_cli.strategies.programs import LIMITS
 
@@ -205,35 +206,39 @@ def add_check(tmp_path) -> Check:
     return Check(f"{sys.executable} test_add.py", (test,))
 
 
+def checked(tmp_path) -> CodeTesting:
+    return CodeTesting(check=add_check(tmp_path))
+
+
 def test_check_keeps_the_candidate_that_passes_and_reports_every_run(tmp_path):
     ctx = make_ctx(
-        [Script(ADD_WRONG, confidence=9.0), Script(ADD_RIGHT)], 2, share=0.0, check=add_check(tmp_path)
+        [Script(ADD_WRONG, confidence=9.0), Script(ADD_RIGHT)], 2, share=0.0, code=checked(tmp_path)
     )
     _, final = run("best-of-n", ctx)
     assert final.chosen == 1  # the less likely one, because it passed
     assert final.answer.startswith("def add(a, b):\n    return a + b")  # the code, ready to save
-    runs = {c.index: c.execution.status for c in final.candidates}
-    assert runs == {0: "error", 1: "ok"}
-    assert "AssertionError" in final.candidates[0].execution.stdout
-    assert "1 of 2 checked candidates passed" in final.selection
-    assert not final.votes
+    checks = {c.index: c.tests.check for c in final.candidates}
+    assert checks == {0: "error", 1: "ok"}
+    assert "AssertionError" in final.candidates[0].tests.check_output
+    assert "it passed --check" in final.selection
+    assert not final.votes and final.confidence == 1.0
 
 
 def test_check_with_early_stopping_ends_at_the_first_pass(tmp_path):
     early = EarlyStopping("beta", 0.7, 2, 4, 16, 0.3)
     scripts = [Script(ADD_WRONG)] + [Script(ADD_RIGHT)] * 15
-    ctx = make_ctx(scripts, 16, share=0.0, check=add_check(tmp_path), early=early)
+    ctx = make_ctx(scripts, 16, share=0.0, code=checked(tmp_path), early=early)
     events, final = run("self-consistency", ctx)
     stop = next(e for e in events if isinstance(e, EarlyStop))
-    assert stop.rule == "check" and final.stopped_because == "early-stop"
+    assert stop.rule == "tests" and "check passed" in stop.detail and final.stopped_because == "early-stop"
     assert len(final.candidates) < 16
-    assert final.candidates[final.chosen].execution.status == "ok"
+    assert final.candidates[final.chosen].tests.check == "ok"
 
 
 def test_check_when_nothing_passes_says_the_answer_is_unverified(tmp_path):
-    ctx = make_ctx([Script(ADD_WRONG)], 2, share=0.0, check=add_check(tmp_path))
+    ctx = make_ctx([Script(ADD_WRONG)], 2, share=0.0, code=checked(tmp_path))
     _, final = run("self-consistency", ctx)
-    assert "none of 2 checked candidates passed" in final.selection and "unverified" in final.selection
+    assert "--check: error (none passed)" in final.selection and final.confidence == 0.0
 
 
 @pytest.mark.parametrize(
@@ -263,9 +268,9 @@ def test_ask_check_on_the_real_model(user_path, tmp_path):
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["task"] == "code" and data["answer"].startswith("def add(a, b):")
-    assert data["early_stop"]["rule"] == "check"  # the first pass ended the run
+    assert data["early_stop"]["rule"] == "tests"  # the first pass ended the run
     assert all(c["kind"] == "code" for c in data["candidates"])
-    assert any(c["execution"]["status"] == "ok" for c in data["candidates"])
+    assert any(c["tests"] and c["tests"]["check"]["status"] == "ok" for c in data["candidates"])
 
 
 @pytest.mark.parametrize(

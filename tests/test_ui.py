@@ -29,7 +29,7 @@ from ttc_cli.events import (
     Vote,
     VotesUpdated,
 )
-from ttc_cli.runner import RunResult
+from ttc_cli.result import RunResult
 from ttc_cli.ui.compare_table import compare_table
 from ttc_cli.ui.live import CompareView, LiveView
 from ttc_cli.ui.state import RunState, on

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,18 +25,22 @@ def _many(*names: str, help: str) -> Any:  # noqa: A002 - Typer's own keyword
     return typer.Option(*names, help=help, show_default=False)
 
 
-@with_options
+@with_options(exclude=("budget",))
 def bench(
-    file: Annotated[Path, typer.Argument(help="JSONL or CSV with question and answer (and id, check).")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="JSONL (.gz too) or CSV with question and answer (and id, check); or HumanEval's format "
+            "(task_id, prompt, test, entry_point), scored by running its tests."
+        ),
+    ],
     strategies: Annotated[list[str] | None, _many("--strategy", "-s", help="Repeat for several.")] = None,
     budgets: Annotated[list[str] | None, _many("--budget", "-b", help="Repeat for several.")] = None,
     models: Annotated[list[str] | None, _many("--model", "-m", help="Repeat for several.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first K questions.")] = None,
-    samples: Annotated[int | None, typer.Option("--samples", "-n", help="N for sampling strategies.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Question i runs with seed + i.")] = 0,
-    task: Annotated[str, typer.Option("--task", help="Prompt (see `ttc ask --help`).")] = "auto",
-    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Cap on one candidate.")] = None,
-    no_early_stop: Annotated[bool, typer.Option("--no-early-stop", help="Run every sample.")] = False,
+    only: Annotated[
+        str | None, typer.Option("--only", help="Only the questions at even or odd positions (0-based).")
+    ] = None,
     csv_file: Annotated[Path | None, typer.Option("--csv", help="Write the table as CSV here.")] = None,
     plot_file: Annotated[
         Path | None, typer.Option("--plot", help="Draw accuracy/tokens as PNG or SVG.")
@@ -48,13 +52,18 @@ def bench(
         int | None, typer.Option("--fit-cap", min=1, help="--fit: most tokens per question a route may cost.")
     ] = None,
     *,
+    options: PlanOptions,
     engine_opts: EngineOptions,
     out: OutputOptions,
 ) -> None:
-    """Score strategies and budgets (and models) on your own questions: accuracy, tokens, pass@N."""
+    """Score strategies and budgets (and models) on your own questions: accuracy, tokens, pass@N.
+
+    Every option of `ttc ask` applies to every run (question i runs with --seed + i, 0 by default)."""
     from ttc_cli.bench.data import load
 
-    items, _ = load(file, limit)
+    if only not in (None, "even", "odd"):
+        raise UsageError(f"--only {only}: not even or odd", "e.g. --only even")
+    items, _ = load(file, limit, only)
     if plot_file is not None and plot_file.suffix.lower() not in (".png", ".svg"):
         raise UsageError(f"--plot {plot_file}: not a .png or .svg file", "e.g. --plot accuracy.png")
     configs = [
@@ -63,13 +72,8 @@ def bench(
         for s in (strategies or ["self-consistency"])
         for b in (budgets or ["medium"])
     ]
-    options = PlanOptions(
-        samples=samples,
-        seed=seed,
-        task=task,
-        max_tokens=max_tokens,
-        early_stop=False if no_early_stop else None,
-    )
+    seed = options.seed or 0
+    options = replace(options, seed=seed)
     _check_plans(items[0].question, configs, options)
     if engine_opts.backend != "openai":  # every model file is found before the first one loads
         from ttc_cli.engine.model_file import resolve_model_path

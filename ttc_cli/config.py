@@ -10,6 +10,7 @@ one line naming the file and the key, not a traceback.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
@@ -130,7 +131,9 @@ class PromptTemplate:
     prefill: str = ""  # the start of the model's reply, e.g. "<think>\n" to open a thinking block
     step_delimiter: str = "\n\n"  # where a reasoning step ends, for the tree searches
     grammar: str = ""  # GBNF every reply must follow (each step, in a tree search); "" for free text
-    answer: str = "text"  # text: the answer a reply states; program: what the reply's program prints
+    # text: the answer a reply states; program: what the reply's program prints; code: the reply's code,
+    # tested against the question's examples and the model's own tests
+    answer: str = "text"
 
     def messages(self, question: str) -> list[dict[str, str]]:
         user = self.template.replace("{question}", question)
@@ -138,15 +141,16 @@ class PromptTemplate:
         return msgs + [{"role": "user", "content": user}]
 
 
-AUX_PROMPTS = ("judge", "refine")  # prompts of verifiers and strategies, not tasks
-ANSWERS = ("text", "program")
+AUX_PROMPTS = ("judge", "refine", "tests")  # prompts of verifiers and strategies, not tasks
+ANSWERS = ("text", "program", "code")
 HYBRID = "hybrid"  # --task hybrid: the math prompt and the program prompt, in one pool of samples
 
 
 def load_prompt(name: str) -> PromptTemplate:
     if name in AUX_PROMPTS:
         raise UsageError(
-            f"'{name}' is not a task prompt", "use --task math, general, program, hybrid, auto or your own"
+            f"'{name}' is not a task prompt",
+            "use --task math, general, program, hybrid, code, auto or your own",
         )
     data, where = load_layers("prompts", name)
     unknown = set(data) - {"system", "template", "prefill", "step_delimiter", "grammar", "answer"}
@@ -186,8 +190,19 @@ def load_aux_prompt(name: str, keys: tuple[str, ...]) -> dict[str, str]:
     return {key: str(data[key]) for key in keys}
 
 
+# A question that asks for a function: a Python signature, a doctest, or prose asking to write one.
+_CODE_QUESTION = re.compile(
+    r"^\s*def \w+\s*\(|^\s*>>> |\b(?:write|implement|complete|code)\b[^.\n]{0,40}"
+    r"\b(?:function|method)\b",
+    re.M | re.I,
+)
+
+
 def guess_task(question: str, numbers: str = "math") -> str:
-    """`numbers` when the question carries numbers or arithmetic, else 'general'. `numbers` is the
-    profile's `execution.auto_task`: math unless the user turned on program or hybrid, which run code."""
+    """'code' when the question asks for a function; else `numbers` when it carries numbers or
+    arithmetic, else 'general'. `numbers` is the profile's `execution.auto_task`: math unless the user
+    turned on program or hybrid, which run code."""
+    if _CODE_QUESTION.search(question):
+        return "code"
     has_digit = any(c.isdigit() for c in question)
     return numbers if has_digit else "general"

@@ -3,6 +3,9 @@
 Strategies are generators of these; the CLI, the JSON writer, the tests and the terminal UI only consume
 them. Events are small frozen dataclasses; the ones `--json` reports (candidates, votes, tree nodes, early
 stop, route) say how they serialise.
+
+This module is longer than most (~330 lines) because every event and every record inside one lives here:
+the run log's codec (`event_codec`) finds a class by its name in this one module.
 """
 
 from __future__ import annotations
@@ -29,6 +32,46 @@ class Execution:
 
 
 @dataclass(frozen=True)
+class CodeReport:
+    """What testing a code candidate gave (`--task code`): a (status, output) pair per case, in the order of
+    the run's cases (the question's examples, then the tests the model wrote), and `--check`'s verdict.
+
+    A case's status is pass, fail, error (it raised), timeout, observed (no expected value) or not run; its
+    output is what the call returned (a repr) or raised, so equal outputs mean equal behaviour."""
+
+    examples: tuple[tuple[str, str], ...] = ()
+    generated: tuple[tuple[str, str], ...] = ()
+    check: str | None = None  # --check's status: ok (it passed), error, timeout, killed; None: no check
+    check_output: str = ""
+
+    @property
+    def examples_passed(self) -> int:
+        return sum(status == "pass" for status, _ in self.examples)
+
+    @property
+    def generated_passed(self) -> frozenset[int]:
+        """The model-written tests it passes, by position (dual execution agreement groups by this set)."""
+        return frozenset(i for i, (status, _) in enumerate(self.generated) if status == "pass")
+
+    def summary(self) -> str:
+        """e.g. '3/3 examples · 7/9 generated · check passed', for the live view."""
+        parts = [f"{self.examples_passed}/{len(self.examples)} examples"] if self.examples else []
+        parts += [f"{len(self.generated_passed)}/{len(self.generated)} generated"] if self.generated else []
+        if self.check is not None:
+            parts.append("check passed" if self.check == "ok" else f"check {self.check}")
+        return " · ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        def cases(pairs: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
+            return [{"status": status, "output": output[:200]} for status, output in pairs]
+
+        out: dict[str, Any] = {"examples": cases(self.examples), "generated": cases(self.generated)}
+        if self.check is not None:
+            out["check"] = {"status": self.check, "output": self.check_output[-2000:]}
+        return out
+
+
+@dataclass(frozen=True)
 class Candidate:
     """One finished (or interrupted) sample and what the strategy made of it."""
 
@@ -42,8 +85,9 @@ class Candidate:
     score: float | None = None
     forced: tuple[tuple[str, int], ...] = ()  # budget forcing: ("wait" | "end", thinking tokens so far)
     confidence: float | None = None  # DeepConf: the lowest sliding-window token confidence of the trace
-    kind: str = "text"  # text: the answer it states; program: the answer its program prints when run
+    kind: str = "text"  # text: the answer it states; program: what its program prints; code: its code
     execution: Execution | None = None  # a program's run; None for text
+    tests: CodeReport | None = None  # a code candidate's tests, once they ran
 
     @property
     def votes(self) -> bool:
@@ -65,6 +109,7 @@ class Candidate:
             "forced": [{"action": a, "thinking_tokens": t} for a, t in self.forced],
             "kind": self.kind,
             "execution": self.execution.to_json() if self.execution is not None else None,
+            "tests": self.tests.to_json() if self.tests is not None else None,
         }
 
 
@@ -126,6 +171,16 @@ class CandidateExecuted(Event):
     """A candidate's program ran (or could not): `candidate` now carries the answer it printed."""
 
     candidate: Candidate
+
+
+@dataclass(frozen=True)
+class GeneratedTests(Event):
+    """The model wrote tests for a code question (one test-writing sample ended): `cases` are the ones
+    that parsed, `text` of each as written; every candidate is run against them."""
+
+    index: int  # of the test-writing sample
+    cases: tuple[str, ...]
+    tokens: int
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,14 @@ class PlanOptions:
         str | None,
         _opt("--check", help="Shell command that passes a right solution (runs sandboxed; code tasks)."),
     ] = None
+    code_tests: Annotated[
+        str | None,
+        _opt(
+            "--code-tests",
+            help="Code questions: whose expected values choose among candidates: both (default), examples "
+            "(the question's own), generated (tests the model writes) or none.",
+        ),
+    ] = None
     check_files: Annotated[
         list[Path] | None,
         _opt("--check-file", help="File or directory copied beside each solution for --check; repeatable."),
@@ -165,9 +173,12 @@ class OutputOptions:
 GROUPS = (PlanOptions, EngineOptions, OutputOptions)
 
 
-def with_options(command: Callable[..., Any]) -> Callable[..., Any]:
+def with_options(command: Callable[..., Any] | None = None, *, exclude: tuple[str, ...] = ()) -> Any:
     """Declare every field of the option groups `command` takes (a parameter annotated with a group) as
-    one of its Typer options; `command` is called with the groups filled in."""
+    one of its Typer options; `command` is called with the groups filled in. `exclude` names fields the
+    command declares its own way (`bench` takes several budgets); they keep their defaults in the group."""
+    if command is None:
+        return functools.partial(with_options, exclude=exclude)
     hints = get_type_hints(command, include_extras=True)
     own: list[inspect.Parameter] = []
     groups: dict[str, type] = {}
@@ -180,12 +191,15 @@ def with_options(command: Callable[..., Any]) -> Callable[..., Any]:
         inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=annotation)
         for group in groups.values()
         for f, annotation in ((f, get_type_hints(group, include_extras=True)[f.name]) for f in fields(group))
+        if f.name not in exclude
     ]
 
     @functools.wraps(command)
     def run(**kwargs: Any) -> Any:
         for name, group in groups.items():
-            kwargs[name] = group(**{f.name: kwargs.pop(f.name) for f in fields(group)})
+            kwargs[name] = group(
+                **{f.name: kwargs.pop(f.name) for f in fields(group) if f.name not in exclude}
+            )
         return command(**kwargs)
 
     params = own + shared

@@ -5,6 +5,9 @@ profile and its defaults meet.
 forcing, search knobs, YAML) so a mistake fails fast, before a model loads. An option left out (None)
 takes the profile's value; the profile holds every default (see `profile.py`), so nothing here has a
 fallback of its own. `runner.prepare` then fits the plan to a loaded model.
+
+This module is longer than most (~310 lines) because every setting of a run is resolved here, once, and
+checked before a model loads; spread out, a setting would again be read in several places.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from ttc_cli.execution.check import Check
 from ttc_cli.options import PlanOptions
 from ttc_cli.profile import Profile, load_profile
 from ttc_cli.strategies import STRATEGIES, Strategy, get_strategy
+from ttc_cli.strategies.code import CodeTesting, code_testing
 from ttc_cli.strategies.search_params import PICKS, SearchParams
 from ttc_cli.verifiers import check_verifier
 from ttc_cli.verifiers.base import AGGREGATES
@@ -47,7 +51,7 @@ class Plan:
     prompt: PromptTemplate
     program_prompt: PromptTemplate | None  # the prompt whose replies are programs (--task program|hybrid)
     program_share: float  # of the samples, those that answer with a program
-    check: Check | None  # --check: the command a candidate's code must pass
+    code: CodeTesting | None  # a code question (--task code, --check): how candidates are tested
     profile: Profile
     options: PlanOptions
     early: EarlyStopping | None
@@ -145,6 +149,8 @@ def build(question: str, strategy_name: str, opts: PlanOptions) -> Plan:
     # --task auto: a search cannot run programs, so it reasons in text whatever the profile says
     numbers = "math" if strategy.search else str(profile.execution["auto_task"])
     task = ("code" if check else guess_task(question, numbers)) if opts.task == "auto" else opts.task
+    if task == "code" and strategy.search and opts.task == "auto":
+        task = "general"  # a search writes its answer step by step, and cannot test code
     prompt = load_prompt("math" if task == HYBRID else task)
     program = load_prompt("program") if task == HYBRID else prompt if prompt.answer == "program" else None
     share = float(profile.execution["hybrid_share"]) if task == HYBRID else 1.0 if program else 0.0
@@ -157,6 +163,13 @@ def build(question: str, strategy_name: str, opts: PlanOptions) -> Plan:
         raise UsageError(
             f"--check tests code, and --task {task} already judges by running programs", "use one of the two"
         )
+    if prompt.answer == "code" and strategy.search:
+        raise UsageError(
+            f"--task {task} tests whole solutions, which {strategy.name} does not sample",
+            "use best-of-n, self-consistency, auto or greedy (a search can use --verifier 'cmd:COMMAND')",
+        )
+    testing = check or prompt.answer == "code"
+    code = code_testing(question, profile.code, opts.code_tests, check) if testing else None
     search = search_params(profile, preset.name, opts, prompt.step_delimiter)
     if not strategy.search and opts.verifier is not None:  # best-of-n by the verifier
         search = replace(search, verify_samples=True)
@@ -170,7 +183,7 @@ def build(question: str, strategy_name: str, opts: PlanOptions) -> Plan:
         prompt=prompt,
         program_prompt=program,
         program_share=share,
-        check=check,
+        code=code,
         profile=profile,
         options=opts,
         early=early_stopping(profile, opts),

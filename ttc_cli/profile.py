@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ttc_cli.answers.behaviour import SIGNALS
 from ttc_cli.budget import TokenBudget
 from ttc_cli.config import invalid, key_name, keys_text, load_layers, require
 from ttc_cli.errors import UsageError
@@ -38,6 +39,7 @@ class Profile:
     search: dict[str, Any] = field(default_factory=dict)  # tree-search defaults (see _check_search)
     execution: dict[str, Any] = field(default_factory=dict)  # programs: auto_task, hybrid share, limits
     auto: dict[str, int] = field(default_factory=dict)  # auto's samples per difficulty (`ttc bench --fit`)
+    code: dict[str, Any] = field(default_factory=dict)  # code questions: which tests choose, test writing
     greedy_confidence: tuple[float, float] | None = None  # (slope, intercept) from `ttc bench --fit`
 
     def budget(self, spec: str | None) -> tuple[TokenBudget, Preset]:
@@ -72,7 +74,7 @@ def load_profile(name: str = "default") -> Profile:
     """Profile `name` over the default profile (built-in, then the user's), so every key has a value."""
     data, where = load_layers("profiles", name, under=("default",))
     known = {"default_budget", "budgets", "sampling", "engine", "early_stop", "thinking", "search"}
-    known |= {"execution", "auto", "calibration"}
+    known |= {"execution", "auto", "calibration", "code"}
     unknown = set(data) - known
     require(not unknown, where, f"unknown key(s) {keys_text(unknown)}")
     budgets = data.get("budgets")
@@ -109,17 +111,18 @@ def load_profile(name: str = "default") -> Profile:
         "engine.max_context must be a positive integer",
     )
     return Profile(
-        name,
-        default_budget,
-        presets,
-        dict(sampling),
-        max_context,
-        _early_stop(data.get("early_stop"), where),
-        _thinking(data.get("thinking"), where),
-        _search(data.get("search"), where),
-        _execution(data.get("execution"), where),
-        _auto(data.get("auto"), where),
-        _greedy_confidence(data.get("calibration"), where),
+        name=name,
+        default_budget=default_budget,
+        presets=presets,
+        sampling=dict(sampling),
+        max_context=max_context,
+        early_stop=_early_stop(data.get("early_stop"), where),
+        thinking=_thinking(data.get("thinking"), where),
+        search=_search(data.get("search"), where),
+        execution=_execution(data.get("execution"), where),
+        auto=_auto(data.get("auto"), where),
+        code=_code(data.get("code"), where),
+        greedy_confidence=_greedy_confidence(data.get("calibration"), where),
     )
 
 
@@ -173,6 +176,24 @@ def _execution(section: object, where: list[Path]) -> dict[str, Any]:
         lo, hi = _EXECUTION_KEYS[key]
         ok = isinstance(value, int | float) and not isinstance(value, bool) and lo <= value <= hi
         require(ok, where, f"execution.{key} must be a number from {lo:g} to {hi:g}")
+    return dict(section)
+
+
+_CODE_NUMBERS = {"test_samples": (0, 8), "test_max_tokens": (16, 4096), "case_timeout_s": (0.05, 60.0)}
+
+
+def _code(section: object, where: list[Path]) -> dict[str, Any]:
+    section = _section(section, where, "code", {*_CODE_NUMBERS, "tests", "width"})
+    for key, value in section.items():
+        if key == "tests":
+            require(value in SIGNALS, where, f"code.tests must be one of {', '.join(SIGNALS)}")
+        elif key == "width":
+            ok = value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
+            require(ok, where, "code.width must be a positive number or auto")
+        else:
+            lo, hi = _CODE_NUMBERS[key]
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and lo <= value <= hi
+            require(ok, where, f"code.{key} must be a number from {lo:g} to {hi:g}")
     return dict(section)
 
 

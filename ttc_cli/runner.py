@@ -2,8 +2,8 @@
 
 `prepare()` renders the prompt with the model's template, checks that it fits, and sizes the engine's
 context once from what the strategy says it needs, before any decoding. `execute()` drives a strategy's
-event stream, hands each event to the caller's renderer, and returns a `RunResult` whose `to_json()` is
-the `--json` schema. (`plan.build` made the plan, before any model loaded.)
+event stream, hands each event to the caller's renderer, and returns a `RunResult` (`result.py`: its
+`to_json()` is the `--json` schema). (`plan.build` made the plan, before any model loaded.)
 """
 
 from __future__ import annotations
@@ -11,18 +11,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
 
 from ttc_cli.answers.extract import question_choices
-from ttc_cli.budget import TokenBudget
 from ttc_cli.engine import throughput
 from ttc_cli.engine.base import Engine, EngineStats
 from ttc_cli.engine.sequence import MAX_SEQUENCES
 from ttc_cli.errors import UsageError
-from ttc_cli.events import Event, Final, Phase, RunStarted, WidthChosen
+from ttc_cli.events import Event, Final, GeneratedTests, Phase, RunStarted, WidthChosen
 from ttc_cli.execution import Limits, isolation
 from ttc_cli.plan import Plan
+from ttc_cli.result import RunResult
 from ttc_cli.strategies.context import RunContext
 from ttc_cli.strategies.programs import LIMITS
 
@@ -95,7 +94,10 @@ def prepare(
         program_grammar=p.program_prompt.grammar if p.program_prompt is not None else "",
         program_share=p.program_share,
         program_limits=_program_limits(p) if p.program_prompt is not None else None,
-        check=p.check,
+        code=p.code,
+        test_tokens=engine.chat_tokens(list(p.code.test_messages))
+        if p.code and p.code.writes_tests and p.samples > 1
+        else None,
     )
     need = p.strategy.needs(ctx)
     if need.cells > cap:
@@ -127,100 +129,14 @@ def _program_limits(p: Plan) -> Limits:
 
 
 def isolation_of(ctx: RunContext) -> str | None:
-    """How the programs or checks this run executes are contained (None: it executes none)."""
-    limits = ctx.check.limits if ctx.check is not None else ctx.program_limits
-    return isolation(limits) if limits is not None else None
+    """How the programs, code or checks this run executes are contained (None: it executes none)."""
+    if ctx.code is not None:
+        from ttc_cli.execution import harness
 
-
-@dataclass
-class RunResult:
-    question: str
-    strategy: str
-    model: str
-    task: str
-    final: Final
-    budget: TokenBudget
-    samples: int
-    seed: int
-    prompt_tokens: int
-    stats: EngineStats
-    load_s: float
-    total_s: float
-    isolation: str | None = None  # how programs ran (execution.isolation), when the run ran any
-    widths: list[WidthChosen] = field(default_factory=list)  # the sampler's widths, in order
-    curve: throughput.Curve | None = None  # the throughput curve they were chosen from
-    measure_s: float | None = None  # seconds this run spent measuring the curve (first run on a host)
-    backend: dict[str, Any] = field(default_factory=dict)  # where it ran (Engine.backend_json)
-
-    def width_json(self) -> dict[str, Any] | None:
-        """--json's `width`: how many samples decoded at once, each choice and why."""
-        if not self.widths:
-            return None
-        out: dict[str, Any] = {
-            "policy": self.widths[0].policy,
-            "chosen": [{"width": w.width, "after": w.votes, "detail": w.detail} for w in self.widths],
-        }
-        if self.curve is not None:
-            out["curve_tokens_per_s"] = self.curve.to_json()
-        if self.measure_s is not None:
-            out["measured_s"] = round(self.measure_s, 2)
-        return out
-
-    def execution_json(self) -> dict[str, Any] | None:
-        """--json's `execution`: how contained the programs were, and how many ran."""
-        if self.isolation is None:
-            return None
-        runs = [c.execution for c in self.final.candidates if c.execution is not None]
-        ran = sum(e.status == "ok" for e in runs)
-        return {"isolation": self.isolation, "programs": len(runs), "ran": ran}
-
-    @property
-    def interrupted(self) -> bool:
-        return self.final.stopped_because == "interrupted"
-
-    def to_json(self) -> dict[str, Any]:
-        f = self.final
-        out = self._json()
-        out["usage"].update(dict(f.usage))  # a search's tree and judge counters
-        if f.tree:
-            out["tree"] = [n.to_json() for n in f.tree]
-        return out
-
-    def _json(self) -> dict[str, Any]:
-        f = self.final
-        return {
-            "answer": f.answer,
-            "strategy": self.strategy,
-            "model": self.model,
-            "question": self.question,
-            "task": self.task,
-            "selection": f.selection,
-            "confidence": round(f.confidence, 3) if f.confidence is not None else None,
-            "stopped_because": f.stopped_because,
-            "budget": {"limit": self.budget.limit, "spent": self.budget.spent, "preset": self.budget.preset},
-            "usage": {
-                "prompt_tokens": self.prompt_tokens,
-                "prompt_eval_tokens": self.stats.prompt_eval_tokens,
-                "generated_tokens": self.stats.generated_tokens,
-            },
-            "timing": {
-                "load_s": round(self.load_s, 3),
-                "prefill_s": round(self.stats.prefill_s, 3),
-                "decode_s": round(self.stats.decode_s, 3),
-                "total_s": round(self.total_s, 3),
-            },
-            "early_stop": f.early_stop.summary() if f.early_stop is not None else None,
-            "route": f.route.summary() if f.route is not None else None,
-            "samples": self.samples,
-            "seed": self.seed,
-            "chosen": f.chosen,
-            "response": f.response,
-            "candidates": [c.to_json() for c in sorted(f.candidates, key=lambda c: c.index)],
-            "votes": [v.to_json() for v in f.votes],
-            "execution": self.execution_json(),
-            "width": self.width_json(),
-            "backend": self.backend,
-        }
+        code = ctx.code
+        limits = harness.default_limits(code.per_case_s, max(1, len(code.examples)))
+        return isolation(code.check.limits if code.check is not None else limits)
+    return isolation(ctx.program_limits) if ctx.program_limits is not None else None
 
 
 def execute(
@@ -247,11 +163,14 @@ def execute(
     measured_s = _throughput(p, ctx, on_event)
     before = [e.stats.snapshot() for e in engines]  # the measurement is not the question's spending
     widths: list[WidthChosen] = []
+    written: list[GeneratedTests] = []
     for event in p.strategy.run(ctx):
         if on_event is not None:
             on_event(event)
         if isinstance(event, WidthChosen):
             widths.append(event)
+        if isinstance(event, GeneratedTests):
+            written.append(event)
         if isinstance(event, Final):
             final = event
     if final is None:
@@ -274,6 +193,8 @@ def execute(
         curve=ctx.throughput,
         measure_s=measured_s,
         backend=ctx.engine.backend_json(),
+        code=ctx.code,
+        tests_written=written,
     )
 
 

@@ -7,7 +7,8 @@
   score: the judge's in a search) at telling right candidates from wrong ones: 0.5 is no signal.
   Together with pass@N it says whether drawing more or choosing better is the bottleneck;
 - the expected calibration error of the answer's `confidence`: how far, on average, what ttc says about
-  how sure it is lies from how often it is right (0 is perfectly calibrated).
+  how sure it is lies from how often it is right (0 is perfectly calibrated);
+- where candidates run (programs, code): the share of them whose run ended normally.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ SCORERS: dict[str, Callable[[dict[str, Any]], float | None]] = {
 
 
 def candidate_right(candidate: dict[str, Any], gold: str) -> bool:
+    if "hidden_pass" in candidate:  # code scored by hidden tests (bench.hidden)
+        return bool(candidate["hidden_pass"])
     answer = candidate.get("answer")
     return answer is not None and answers_equal(str(answer), gold)
 
@@ -94,6 +97,7 @@ class Summary:
     pass_at_n: float | None  # sampling strategies only
     aurocs: dict[str, float | None]
     calibration: float | None  # ECE of the answers' confidence (None: greedy and searches state none)
+    ran: float | None = None  # of the candidates executed, the share whose run ended normally
 
     @property
     def accuracy(self) -> float:
@@ -116,6 +120,7 @@ class Summary:
             "pass_at_n": None if self.pass_at_n is None else round(self.pass_at_n, 4),
             "auroc": {k: None if v is None else round(v, 4) for k, v in self.aurocs.items()},
             "calibration_error": None if self.calibration is None else round(self.calibration, 4),
+            "ran": None if self.ran is None else round(self.ran, 4),
         }
 
 
@@ -144,7 +149,9 @@ def summarise(config: tuple[str, str, str], results: Sequence[tuple[dict[str, An
         aurocs[name] = auroc([s for s, _ in pairs], [y for _, y in pairs]) if pairs else None
     stated = [(r["confidence"], ok) for r, ok, _ in results if r.get("confidence") is not None]
     calibration = calibration_error([c for c, _ in stated], [ok for _, ok in stated])
+    runs = [c["execution"]["status"] for r, _, _ in results for c in r["candidates"] if c.get("execution")]
+    ran = sum(s == "ok" for s in runs) / len(runs) if runs else None
     name = f"{strategy} · {budget}" + (f" · {model}" if model else "")
     return Summary(
-        name, model, strategy, budget, n, right, tokens, seconds, saved, pass_at_n, aurocs, calibration
+        name, model, strategy, budget, n, right, tokens, seconds, saved, pass_at_n, aurocs, calibration, ran
     )

@@ -44,20 +44,61 @@ class Outcome:
     resumed: bool  # found in the run log, not run now
 
 
+# The options every key has held since the run log began; an option added later joins a key only when it
+# is set, so a new option does not orphan the runs logged before it.
+_KEYED_ALWAYS = frozenset(
+    [
+        "samples",
+        "max_tokens",
+        "temperature",
+        "top_k",
+        "min_p",
+        "seed",
+        "task",
+        "check",
+        "check_files",
+        "vote",
+        "scorer",
+        "profile",
+        "early_stop",
+        "stop_rule",
+        "confidence",
+        "think_budget",
+        "min_think",
+        "ctx",
+        "verifier",
+        "verifier_model",
+        "aggregate",
+        "pick",
+        "exploration",
+        "width",
+        "expansions",
+        "step_tokens",
+        "lookahead",
+        "rollouts",
+        "refine_rounds",
+    ]
+)
+
+
 def key(item: Item, config: Config, model_id: str, options: PlanOptions, index: int) -> str:
-    """What makes two runs the same run: the question and answer, the model, the configuration, the
-    options and the question's seed."""
-    shaping = {k: v for k, v in asdict(options).items() if k not in ("budget",)}
-    raw = json.dumps(
-        [item.question, item.answer, item.check, model_id, config.strategy, config.budget, shaping, index],
-        sort_keys=True,
-        default=str,
-    )
+    """What makes two runs the same run: the question and answer (and hidden tests), the model, the
+    configuration, the options and the question's seed."""
+    shaping = {
+        k: v for k, v in asdict(options).items() if k in _KEYED_ALWAYS or (k != "budget" and v is not None)
+    }
+    what = [item.question, item.answer, item.check, model_id, config.strategy, config.budget, shaping, index]
+    if item.test is not None:
+        what.append(item.test)
+    raw = json.dumps(what, sort_keys=True, default=str)
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
 def is_right(item: Item, result: dict[str, Any]) -> bool:
-    """Correct by the item's `check` command when it has one, else by the voting equivalence."""
+    """Correct by the item's hidden tests (scored once, after the run: `hidden`), its `check` command when
+    it has one, else by the voting equivalence."""
+    if item.test is not None:
+        return bool((result.get("hidden") or {}).get("chosen"))
     if item.check is None:
         return answers_equal(str(result.get("answer", "")), item.answer)
     from ttc_cli.execution.check import Check
@@ -112,6 +153,10 @@ def run_model(
             data = result.to_json()
             if result.interrupted:
                 return  # a cut-short run is not a result; the same command redoes it
+            if item.test is not None:  # scored now, so a resumed bench reads it from the log
+                from ttc_cli.bench.hidden import score
+
+                data["hidden"] = score(item, data)
             if recorder is not None:
                 logged = {
                     "plan": asdict(seeded(options, config, i)),

@@ -24,8 +24,8 @@ from ttc_cli.answers.confidence import agreement_confidence
 from ttc_cli.budget import BudgetSlice
 from ttc_cli.events import Candidate, Event, Final, Phase
 from ttc_cli.strategies.candidates import complete, ended, shown_answer
+from ttc_cli.strategies.code import choose_code
 from ttc_cli.strategies.context import RunContext
-from ttc_cli.strategies.programs import choose_checked
 from ttc_cli.strategies.sampling import Sampled, sample
 from ttc_cli.verifiers.base import Path, PathStep
 
@@ -33,11 +33,13 @@ DESCRIPTION = "N samples, keep the one with the best score (mean log-prob by def
 
 
 def run(ctx: RunContext) -> Iterator[Event]:
-    if ctx.check is not None:  # the user's check is the verifier
+    if ctx.code is not None:  # code: its tests are the verifier
         out = Sampled()
         yield from sample(ctx, ctx.samples, out)
-        drawn = f"best of {len(out.candidates)} by --check"
-        yield choose_checked(out.candidates, drawn, out.stopped_because(ctx), out.early_stop)
+        drawn = f"best of {len(out.candidates)} by their tests"
+        yield choose_code(
+            out.candidates, ctx.code, "agreement", drawn, out.stopped_because(ctx), out.early_stop
+        )
         return
     verifier = ctx.open_verifier() if ctx.search.verify_samples else None
     # A verifier that spends tokens gets them held back, so every candidate can be judged.

@@ -12,7 +12,7 @@ from ttc_cli.engine.forcing import Thinking
 from ttc_cli.engine.sequence import SamplingParams
 from ttc_cli.engine.throughput import Curve
 from ttc_cli.execution import Limits
-from ttc_cli.execution.check import Check
+from ttc_cli.strategies.code import CodeTesting
 from ttc_cli.strategies.search_params import SearchParams
 from ttc_cli.verifiers import make_verifier
 from ttc_cli.verifiers.base import Verifier, VerifierContext
@@ -41,7 +41,8 @@ class RunContext:
     program_grammar: str = ""  # the program prompt's GBNF (hybrid: its samples follow it, not the math one)
     program_share: float = 0.0  # of the samples, those that answer with a program (1: --task program)
     program_limits: Limits | None = None  # the sandbox's limits per program
-    check: Check | None = None  # --check: every sample's code is tested by the user's command
+    code: CodeTesting | None = None  # --task code, --check: how every sample's code is tested
+    test_tokens: list[int] | None = None  # the prompt asking the model for tests (a code question)
     throughput: Curve | None = None  # the engine's measured tokens/s per width (the width policy's input)
 
     @property

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from ttc_cli.answers.calibration import platt
 from ttc_cli.events import Candidate, Event, Final
 from ttc_cli.strategies.candidates import shown_answer
+from ttc_cli.strategies.code import choose_code
 from ttc_cli.strategies.context import RunContext
-from ttc_cli.strategies.programs import choose_checked
 from ttc_cli.strategies.sampling import Sampled, sample
 
 DESCRIPTION = "one chain of thought, decoded greedily (the baseline)"
@@ -21,8 +21,8 @@ def run(ctx: RunContext) -> Iterator[Event]:
     out = Sampled()
     yield from sample(ctx, 1, out, temperature=0.0)
     cands = out.candidates
-    if ctx.check is not None:
-        yield choose_checked(cands, "greedy decoding", out.stopped_because(ctx), None)
+    if ctx.code is not None:
+        yield choose_code(cands, ctx.code, "agreement", "greedy decoding", out.stopped_because(ctx), None)
         return
     best = cands[0]
     yield Final(

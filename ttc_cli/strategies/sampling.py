@@ -11,9 +11,11 @@ which biases early votes). After each finished candidate the vote is checked (`V
 that falls below the warm-up threshold is cancelled mid-way.
 
 Candidates that answer with a program (`--task program`, every other one with `--task hybrid`, which
-forks them from a second prompt root) or whose code a `--check` tests are handed to the sandbox the moment
-they end (`programs.ProgramRunner`) and decoding goes on; between steps the runs that finished come back
-and only then vote, so the stop rule decides on executed answers, and a stop kills the runs still going.
+forks them from a second prompt root) or with code (`--task code`, `--check`) are handed to the sandbox the
+moment they end (`programs.ProgramRunner`, `code.CodeRunner`) and decoding goes on; between steps the runs
+that finished come back and only then vote, so the stop rule decides on executed answers, and a stop kills
+the runs still going. A code question also has the model write tests: those samples start first, from a
+third prompt root, and are not candidates; when one ends its tests are parsed and every candidate runs them.
 
 This module is longer than most here (~340 lines): it is the one loop every sampling strategy runs, and
 its steps (start, decode, filter, settle, execute, vote, decide, stop) share one state that reads best
@@ -25,13 +27,16 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 
+from ttc_cli.answers.behaviour import passes_everything
 from ttc_cli.answers.confidence import token_confidence
+from ttc_cli.answers.examples import parse_asserts
 from ttc_cli.answers.scoring import vote_weight
 from ttc_cli.answers.stopping import RULE_DEEPCONF, StopDecision, TraceFilter, VoteStop
 from ttc_cli.answers.voting import VoteTally
 from ttc_cli.engine.forcing import BudgetForcing, forced_cells, prompt_opens_thinking
 from ttc_cli.engine.sequence import (
     FINISH_BUDGET,
+    FINISH_CANCELLED,
     FINISH_INTERRUPTED,
     FINISH_LENGTH,
     FINISH_STOP,
@@ -46,6 +51,7 @@ from ttc_cli.events import (
     EarlyStop,
     Event,
     Execution,
+    GeneratedTests,
     Phase,
     ThinkingForced,
     TokensGenerated,
@@ -54,11 +60,13 @@ from ttc_cli.events import (
     WidthChosen,
 )
 from ttc_cli.strategies.candidates import from_sequence, stopped_because
+from ttc_cli.strategies.code import CodeRunner
 from ttc_cli.strategies.context import RunContext
 from ttc_cli.strategies.programs import LIMITS, ProgramRunner
 from ttc_cli.strategies.width import NO_CURVE_WIDTH, Width, choose_width, votes_to_stop
 
 CUT_SHORT = (FINISH_BUDGET, FINISH_INTERRUPTED)
+WRITER_SEED = 100_000  # test writer j samples with seed + WRITER_SEED + j, apart from every candidate's
 
 # Decides after each finished candidate: (tally, finished, total) -> a decision to stop, or None.
 Stopper = Callable[[VoteTally, int, int], StopDecision | None]
@@ -93,6 +101,9 @@ def needs(ctx: RunContext) -> KvNeeds:
     need = KvNeeds(len(ctx.prompt_tokens) + n * (1 + forced) + generated + 1, n + 1)
     if ctx.program_tokens is not None:  # hybrid: the program prompt is a second root
         need += KvNeeds(len(ctx.program_tokens), 1)
+    if ctx.test_tokens is not None and ctx.code is not None:  # the test writers' root and forks
+        writers = ctx.code.test_samples
+        need += KvNeeds(len(ctx.test_tokens) + writers * (1 + ctx.code.test_max_tokens), 1 + writers)
     if ctx.search.verify_samples and ctx.search.verifier == "judge":
         from ttc_cli.verifiers.judge import judge_needs
 
@@ -163,33 +174,38 @@ class Sampler:
         self.opens_thinking = ctx.thinking is not None and prompt_opens_thinking(
             ctx.engine, ctx.prompt_tokens, ctx.thinking
         )
-        executes = ctx.program_share > 0 or ctx.check is not None
-        self.programs = ProgramRunner(ctx.program_limits or LIMITS, ctx.check) if executes else None
+        self.programs: ProgramRunner | CodeRunner | None = None
+        if ctx.code is not None:
+            self.programs = CodeRunner(ctx.code)
+        elif ctx.program_share > 0:
+            self.programs = ProgramRunner(ctx.program_limits or LIMITS)
         self.position: dict[int, int] = {}  # candidate index -> its place in out.candidates
+        self.writers: dict[Sequence, int] = {}  # a code question's test-writing samples -> their number
 
     def is_program(self, i: int) -> bool:
-        """Whether sample i answers with a program: all of them with --task program, every other one (or
-        the profile's share, spread evenly) with --task hybrid."""
+        """Whether sample i is run when it ends: all of them with --task program or code, every other one
+        (or the profile's share, spread evenly) with --task hybrid."""
         share = self.ctx.program_share
-        return self.ctx.check is not None or (share > 0 and int((i + 1) * share) > int(i * share))
+        return self.ctx.code is not None or (share > 0 and int((i + 1) * share) > int(i * share))
 
     def run(self) -> Iterator[Event]:
         ctx, engine = self.ctx, self.ctx.engine
         prompts = {False: ctx.prompt_tokens, True: ctx.program_tokens or ctx.prompt_tokens}
         kinds = sorted({self.is_program(i) for i in range(self.n)})
-        self.roots = {}
+        self.roots: dict[bool | str, Sequence] = {}
         try:
             for kind in kinds:
                 yield Phase("prefill", f"{len(prompts[kind])} prompt tokens")
                 self.roots[kind] = engine.prefill(prompts[kind], ctx.stop)
             self.decoder = engine.decoder(ctx.budget, ctx.stop)
+            yield from self.start_writers()
             yield from self.start_more()
             while self.decoder.live or self.running:
                 if self.decoder.live:
                     step = self.decoder.step()
                     cancelled = yield from self.on_tokens(step.sampled)
                     for seq, low in [(seq, None) for seq in step.finished] + cancelled:
-                        yield from self.on_finished(seq, low)
+                        yield from (self.on_tests(seq) if seq in self.writers else self.on_finished(seq, low))
                 # Programs that ran while that step decoded vote now; with nothing left to decode, wait.
                 yield from self.on_executed(wait=0.0 if self.decoder.live else 0.05)
                 if self.stopping:
@@ -200,7 +216,7 @@ class Sampler:
         finally:
             for root in self.roots.values():
                 engine.release(root)
-            for seq in self.index:
+            for seq in [*self.index, *self.writers]:
                 engine.release(seq)
             if self.programs is not None:
                 self.programs.pool.close(cancel=True)
@@ -210,10 +226,33 @@ class Sampler:
     def running(self) -> int:
         return len(self.programs.pending) if self.programs is not None else 0
 
+    def start_writers(self) -> Iterator[Event]:
+        """A code question's test-writing samples, started before the candidates so their tests are
+        there when the first candidates end."""
+        ctx, code = self.ctx, self.ctx.code
+        if code is None or ctx.test_tokens is None or not code.writes_tests or self.n == 1:
+            return  # one sample has nothing to be chosen from
+        yield Phase("prefill", f"{len(ctx.test_tokens)} prompt tokens (tests)")
+        root = self.roots["tests"] = ctx.engine.prefill(ctx.test_tokens, ctx.stop)
+        for j in range(code.test_samples):
+            if ctx.interrupted or ctx.budget.remaining <= 0:
+                break
+            seq = ctx.engine.fork(root)
+            seed = self.params.seed + WRITER_SEED + j
+            self.decoder.add(
+                seq, replace(self.params, seed=seed, max_tokens=code.test_max_tokens, grammar="")
+            )
+            self.writers[seq] = j
+
+    @property
+    def decoding(self) -> int:
+        """Candidates decoding now (test writers are not candidates)."""
+        return len(self.decoder.live) - sum(s in self.writers for s in self.decoder.live)
+
     def start_more(self) -> Iterator[Event]:
         ctx, out = self.ctx, self.out
         yield from self.choose_width()
-        while self.started < out.target(self.n) and len(self.decoder.live) < self.width and not self.stopping:
+        while self.started < out.target(self.n) and self.decoding < self.width and not self.stopping:
             if ctx.interrupted or ctx.budget.remaining <= 0:
                 break
             seq = ctx.engine.fork(self.roots[self.is_program(self.started)])
@@ -241,6 +280,8 @@ class Sampler:
         self.votes_seen = known
         if early is None or self.n == 1 or self.rule is None:
             choice, policy = Width(self.n, "no early stop: every sample at once"), "all"
+        elif early.width is None and ctx.code is not None and ctx.code.width is not None:
+            choice, policy = Width(min(self.n, ctx.code.width), "the profile's code.width"), "fixed"
         elif early.width is not None:
             choice, policy = (
                 Width(min(self.n, early.width), "--width or the profile's early_stop.width"),
@@ -271,6 +312,7 @@ class Sampler:
         cancelled: list[tuple[Sequence, float | None]] = []
         if not sampled:
             return cancelled
+        sampled = tuple((s, t) for s, t in sampled if s not in self.writers)
         progress = tuple((self.index[s], s.n_generated) for s, _ in sampled)
         yield TokensGenerated(self.ctx.budget.spent, progress)
         for seq, _ in sampled:
@@ -299,6 +341,24 @@ class Sampler:
         if c.finish_reason not in CUT_SHORT and not self._is_running(c):
             yield from self.decide()
 
+    def on_tests(self, seq: Sequence) -> Iterator[Event]:
+        """A test-writing sample ended: its asserts become cases every candidate with code runs."""
+        code, j = self.ctx.code, self.writers[seq]
+        assert code is not None and code.entry is not None and isinstance(self.programs, CodeRunner)
+        done = seq.finish_reason not in (*CUT_SHORT, FINISH_CANCELLED)
+        text = seq.text
+        if seq.finish_reason == FINISH_LENGTH:  # its last line may be cut mid-assert: a wrong test
+            text = text[: text.rfind("\n") + 1]
+        cases = parse_asserts(text, code.entry) if done else []
+        self.ctx.engine.release(seq)
+        known = {(c.call, c.expected) for c in self.programs.generated}
+        cases = [c for c in cases if (c.call, c.expected) not in known]
+        yield GeneratedTests(j, tuple(c.text or c.call for c in cases), seq.n_generated)
+        if cases and not self.stopping:
+            self.programs.add_generated(cases)
+            for index in self.programs.pending:  # back to running until they have run these too
+                self.out.candidates[self.position[index]] = self.programs.pending[index]
+
     def on_executed(self, wait: float) -> Iterator[Event]:
         """Programs that have run: their candidates take their printed answers, vote, and the rule decides."""
         if self.programs is None:
@@ -306,12 +366,19 @@ class Sampler:
         for c in self.programs.ready(wait):
             self.out.candidates[self.position[c.index]] = c
             yield CandidateExecuted(c)
-            yield from self._vote(c)
+            if self.ctx.code is not None:  # its behaviour may have changed with new tests: count again
+                yield from self._recount()
+            else:
+                yield from self._vote(c)
             yield from self.decide()
-            passed = self.ctx.check is not None and c.execution is not None and c.execution.status == "ok"
-            if passed and self.ctx.early is not None and not self.stopping:  # --check: the first pass ends it
+            code = self.ctx.code
+            passed = code is not None and c.tests is not None and passes_everything(c.tests, code.signals)
+            if passed and self.ctx.early is not None and not self.stopping:
                 self.stopping = True
-                yield self._early_stop(StopDecision("check", f"candidate #{c.index} passed the check"))
+                what = c.tests.summary() if c.tests is not None else ""
+                yield self._early_stop(
+                    StopDecision("tests", f"candidate #{c.index} passed every test ({what})")
+                )
 
     def decide(self) -> Iterator[Event]:
         """Ask the stop rule, counting as finished every sample whose vote is known."""
@@ -324,11 +391,11 @@ class Sampler:
             yield self._early_stop(decision)
 
     def stop(self) -> Iterator[Event]:
-        """The answer is settled: the samples still decoding are cancelled and count as they stand, and
-        the programs still running are killed."""
+        """The answer is settled: the samples still decoding are cancelled and count as they stand, the
+        test writers are dropped, and the programs still running are killed."""
         for seq in list(self.decoder.live):
             self.decoder.cancel(seq)
-            yield from self._settle(seq)
+            yield from (self.on_tests(seq) if seq in self.writers else self._settle(seq))
         yield from self.kill_programs()
 
     def kill_programs(self) -> Iterator[Event]:
@@ -360,7 +427,7 @@ class Sampler:
             # Only a program the model finished writing (or the length cap cut) runs; one cut by a stop,
             # the budget or Ctrl-C would answer nothing the run still asks.
             ran = seq.finish_reason in (FINISH_STOP, FINISH_LENGTH)
-            unrun = replace(c, kind="code" if self.ctx.check else "program", execution=Execution("not run"))
+            unrun = replace(c, kind="code" if self.ctx.code else "program", execution=Execution("not run"))
             c = self.programs.submit(c) if ran else unrun
         self.position[i] = len(out.candidates)
         out.candidates.append(c)
@@ -378,6 +445,16 @@ class Sampler:
             if self.show_votes:
                 yield VotesUpdated(self.out.tally.snapshot())
 
+    def _recount(self) -> Iterator[Event]:
+        """Count every vote again: code votes by behaviour, which new tests can split or join."""
+        tally = self.out.tally = VoteTally(weighted=self.out.tally.weighted)
+        for c in self.out.candidates:
+            if c.votes:
+                weight = vote_weight(c.mean_logprob) if tally.weighted else 1.0
+                tally.add(c.answer_key or "", f"code like #{c.index}", weight)
+        if self.show_votes:
+            yield VotesUpdated(tally.snapshot())
+
     def _is_running(self, c: Candidate) -> bool:
         return c.execution is not None and c.execution.status == "running"
 
@@ -385,7 +462,7 @@ class Sampler:
         ctx, out, n = self.ctx, self.out, self.out.target(self.n)
         done = [c.tokens for c in out.candidates if c.finish_reason == FINISH_STOP]
         typical = sum(done) / len(done) if done else ctx.sampling.max_tokens
-        live = self.decoder.live
+        live = [s for s in self.decoder.live if s not in self.writers]
         in_flight = sum(max(0.0, typical - s.n_generated) for s in live)
         not_started = n - len(out.candidates) - len(live)
         # What the rest would have cost, capped by what the budget could still have paid for.

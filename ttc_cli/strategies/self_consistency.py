@@ -19,8 +19,8 @@ from ttc_cli.answers.scoring import vote_weight
 from ttc_cli.answers.voting import VoteTally
 from ttc_cli.events import Event, Final
 from ttc_cli.strategies.candidates import complete, ended
+from ttc_cli.strategies.code import choose_code
 from ttc_cli.strategies.context import RunContext
-from ttc_cli.strategies.programs import choose_checked
 from ttc_cli.strategies.sampling import Sampled, sample
 
 DESCRIPTION = "N samples, majority vote over their final answers (--vote weighted for confidence weights)"
@@ -35,9 +35,10 @@ def run(ctx: RunContext) -> Iterator[Event]:
 
 def choose(out: Sampled, ctx: RunContext, weighted: bool) -> Final:
     cands = out.candidates
-    if ctx.check is not None:  # code: the check decides, not a vote
-        drawn = f"{len(cands)} samples tested by --check"
-        return choose_checked(cands, drawn, out.stopped_because(ctx), out.early_stop)
+    if ctx.code is not None:  # code: votes by what it does on the tests
+        drawn = f"vote over the behaviour of {len(cands)} samples"
+        stopped = out.stopped_because(ctx)
+        return choose_code(cands, ctx.code, "vote", drawn, stopped, out.early_stop, out.tally.snapshot())
     pool = complete(cands)
     voters = [c for c in pool if c.answer_key is not None]
     none_finished = all(c.finish_reason != "stop" for c in cands)

