@@ -1,6 +1,6 @@
 """`--backend openai` against a real OpenAI-compatible server: llama-cpp-python's own server (the `server`
 extra), started here on 127.0.0.1 on a free port and serving the default SmolLM2 GGUF. No mock stands in
-for it. It is started through ttc's launcher (`python -m ttc_cli.serve`), which loads the model with the
+for it. It is started through ttc's launcher (`ttc serve`), which loads the model with the
 same guard on llama.cpp's extra buffer types as ttc's engine: plain `python -m llama_cpp.server` dies at
 its first completion on hosts whose AMX kernels crash. Before any test uses a server, it has completed a
 request. Replies the tests depend on are forced by a grammar (the server applies it), so they hold on any
@@ -29,7 +29,7 @@ from conftest import ANSWER_42, ENDLESS, OUTSIDE, TTC, run_ttc, write_prompt
 from ttc_cli.engine.model_file import default_model_path
 
 SECRET = "sk-test-0123456789-never-print-me"
-SERVE = [sys.executable, "-m", "ttc_cli.serve"]  # llama_cpp.server with ttc's guard, as README says
+SERVE = [*TTC, "serve"]  # llama_cpp.server with ttc's guard, as README says
 START_S = 120  # loading the 135M model takes seconds; an AMX host's first check adds a child's load
 
 
@@ -195,6 +195,16 @@ def test_without_the_server_extra_the_launcher_says_how_to_get_it():
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ttc: error:"), done.stderr
     assert "'fastapi'" in lines[0] and "llama-cpp-python[server]" in lines[0]
+
+
+def test_a_model_that_is_not_there_is_one_line():
+    done = subprocess.run(
+        [*SERVE, "--model", "/no/such.gguf"], capture_output=True, text=True, cwd=OUTSIDE, timeout=60
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == (
+        "ttc: error: model file not found: /no/such.gguf; pass --model PATH to a .gguf file or set TTC_MODEL"
+    )
 
 
 CRASHING = """

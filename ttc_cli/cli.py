@@ -285,6 +285,20 @@ def doctor(
     _emit(json.dumps(data, indent=2) if as_json else text(data))
 
 
+@app.command(
+    "serve",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+)
+def serve(ctx: typer.Context) -> None:
+    """Serve a model over an OpenAI-compatible API (llama-cpp-python's server, with ttc's AMX guard).
+
+    `ttc serve --model qwen2.5:7b --port 8080`: --model takes what -m takes; `ttc serve --help` lists the
+    server's own options."""
+    from ttc_cli import serve as launcher
+
+    launcher.main(ctx.args, prog="ttc serve")
+
+
 app.add_typer(models_app, name="models")
 app.command("bench")(bench)
 app.command("runs")(runs)

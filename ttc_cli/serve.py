@@ -7,11 +7,12 @@ with one change: every model it loads gets `use_extra_bufts` from `host.extra_bu
 probe, cache and `TTC_EXTRA_BUFTS` override as ttc's own engine), and it says on stderr what it chose.
 Every other option is llama_cpp.server's own and passes through untouched:
 
-    python -m ttc_cli.serve --model model.gguf --port 8080 --interrupt_requests False
+    ttc serve --model model.gguf --port 8080 --interrupt_requests False
+    python -m ttc_cli.serve --model qwen2.5:7b      # the same; --model may name a model as -m does
 
 The hook is `llama_cpp._internals.LlamaModel.__init__`, the one place every `llama_cpp.Llama` (so every
 model the server loads, a config file's too) hands its model params to llama.cpp. `main(argv)` is the
-entry point, ready to be a `ttc serve` command as well.
+entry point of both commands.
 """
 
 from __future__ import annotations
@@ -71,8 +72,24 @@ def guard_model_loads(
     _internals.LlamaModel.__init__ = guarded  # type: ignore[method-assign]
 
 
+def resolved(argv: list[str]) -> list[str]:
+    """argv with its `--model` (a path, or a name ttc's model stores know, e.g. ollama's `qwen2.5:7b`)
+    as a GGUF file's path; a model that is not there is ttc's one-line error, not the server's traceback."""
+    from ttc_cli.engine.model_file import resolve_model_path
+
+    out = list(argv)
+    for i, arg in enumerate(out):
+        if arg == "--model" and i + 1 < len(out):
+            out[i + 1] = str(resolve_model_path(out[i + 1]))
+        elif arg.startswith("--model="):
+            out[i] = f"--model={resolve_model_path(arg.split('=', 1)[1])}"
+    return out
+
+
 def main(argv: list[str] | None = None, prog: str = PROG) -> None:
     """Run llama_cpp.server's own command line (`argv`, default sys.argv[1:]) with the guard installed."""
+    from ttc_cli.errors import UsageError
+
     try:
         from llama_cpp.server import __main__ as server
     except ModuleNotFoundError as missing:
@@ -82,8 +99,13 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> None:
             f"{INSTALL_HINT}\n"
         )
         raise SystemExit(2) from None
+    try:
+        args = resolved(sys.argv[1:] if argv is None else argv)
+    except UsageError as e:
+        sys.stderr.write(f"ttc: error: {e}\n")
+        raise SystemExit(2) from None
     guard_model_loads()
-    sys.argv = [prog, *(sys.argv[1:] if argv is None else argv)]  # its parser reads sys.argv itself
+    sys.argv = [prog, *args]  # its parser reads sys.argv itself
     server.main()
 
 

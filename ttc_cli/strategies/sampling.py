@@ -351,8 +351,9 @@ class Sampler:
             text = text[: text.rfind("\n") + 1]
         cases = parse_asserts(text, code.entry) if done else []
         self.ctx.engine.release(seq)
-        known = {(c.call, c.expected) for c in self.programs.generated}
-        cases = [c for c in cases if (c.call, c.expected) not in known]
+        # A test the run already has (the question's own examples, which models often copy) adds nothing.
+        known = {c.key() for c in [*self.programs.examples, *self.programs.generated]}
+        cases = [c for c in cases if c.key() not in known]
         yield GeneratedTests(j, tuple(c.text or c.call for c in cases), seq.n_generated)
         if cases and not self.stopping:
             self.programs.add_generated(cases)
