@@ -233,7 +233,7 @@ class WidthChosen(Event):
     """How many samples now decode at once, and why (`strategies/width.py`); sent when it changes."""
 
     width: int
-    policy: str  # measured (from the throughput curve) | fixed (--width, the profile) | all (no early stop)
+    policy: str  # measured (the throughput curve) | fixed (--width, the profile) | grow (code) | all
     detail: str
     votes: int  # samples finished when it was chosen
 

@@ -183,13 +183,17 @@ _CODE_NUMBERS = {"test_samples": (0, 8), "test_max_tokens": (16, 4096), "case_ti
 
 
 def _code(section: object, where: list[Path]) -> dict[str, Any]:
-    section = _section(section, where, "code", {*_CODE_NUMBERS, "tests", "width"})
+    section = _section(section, where, "code", {*_CODE_NUMBERS, "tests", "width", "greedy_first"})
     for key, value in section.items():
         if key == "tests":
             require(value in SIGNALS, where, f"code.tests must be one of {', '.join(SIGNALS)}")
         elif key == "width":
-            ok = value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
-            require(ok, where, "code.width must be a positive number or auto")
+            ok = value in ("auto", "grow") or (
+                isinstance(value, int) and not isinstance(value, bool) and value > 0
+            )
+            require(ok, where, "code.width must be a positive number, grow or auto")
+        elif key == "greedy_first":
+            require(isinstance(value, bool), where, "code.greedy_first must be true or false")
         else:
             lo, hi = _CODE_NUMBERS[key]
             ok = isinstance(value, int | float) and not isinstance(value, bool) and lo <= value <= hi

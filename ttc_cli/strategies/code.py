@@ -54,7 +54,11 @@ class CodeTesting:
     test_messages: tuple[dict[str, str], ...] = ()  # the chat asking for tests
     per_case_s: float = 1.0
     check: Check | None = None  # --check: the user's command, which outranks every test
-    width: int | None = None  # samples decoding at once while early stopping (None: the sampler's own)
+    # Samples decoding at once while early stopping can end the run on a pass: a number, "grow" (1, 2, 4,
+    # ...: each wave twice the last, so an easy question costs one sample and a hard one still gets
+    # many at once), or None (the sampler's vote-based policy).
+    width: int | str | None = "grow"
+    greedy_first: bool = True  # sample 0 decodes greedily: the model's best guess, tested first
 
     @property
     def run_examples(self) -> tuple[Case, ...]:
@@ -105,7 +109,8 @@ def code_testing(
         test_messages=messages,
         per_case_s=float(conf["case_timeout_s"]),
         check=check,
-        width=None if width == "auto" else int(width),
+        width=None if width == "auto" else width if width == "grow" else int(width),
+        greedy_first=bool(conf["greedy_first"]),
     )
 
 

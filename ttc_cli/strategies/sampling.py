@@ -257,6 +257,8 @@ class Sampler:
                 break
             seq = ctx.engine.fork(self.roots[self.is_program(self.started)])
             params = self.params
+            if self.started == 0 and ctx.code is not None and ctx.code.greedy_first:
+                params = replace(params, temperature=0.0)  # the model's best guess, tested first
             if self.is_program(self.started) and ctx.program_tokens is not None:  # hybrid: its own grammar
                 params = replace(params, grammar=ctx.program_grammar)
             self.decoder.add(seq, replace(params, seed=params.seed + self.started))
@@ -280,7 +282,10 @@ class Sampler:
         self.votes_seen = known
         if early is None or self.n == 1 or self.rule is None:
             choice, policy = Width(self.n, "no early stop: every sample at once"), "all"
-        elif early.width is None and ctx.code is not None and ctx.code.width is not None:
+        elif early.width is None and ctx.code is not None and ctx.code.width == "grow":
+            wave = 1 << (known + 1).bit_length() - 1  # 1, then 2, 4, 8: each wave twice the last
+            choice, policy = Width(min(self.n, wave), "code: each wave twice the last"), "grow"
+        elif early.width is None and ctx.code is not None and isinstance(ctx.code.width, int):
             choice, policy = Width(min(self.n, ctx.code.width), "the profile's code.width"), "fixed"
         elif early.width is not None:
             choice, policy = (
