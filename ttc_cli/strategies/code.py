@@ -209,7 +209,10 @@ class CodeRunner:
 
     def _settled(self, entry: _Tested) -> Candidate:
         r = entry.report
-        key = signature(r)
+        # Code that fails the question's own examples is wrong whatever else agrees with it: it casts no
+        # vote, so agreement among wrong candidates never ends a run nor outvotes a right one.
+        trusted = uses_examples(self.testing.signals) and r.examples
+        key = signature(r) if not trusted or r.examples_passed == len(r.examples) else None
         entry.candidate = replace(
             entry.candidate,
             tests=r,

@@ -245,14 +245,16 @@ class Sampler:
             self.writers[seq] = j
 
     @property
-    def decoding(self) -> int:
-        """Candidates decoding now (test writers are not candidates)."""
-        return len(self.decoder.live) - sum(s in self.writers for s in self.decoder.live)
+    def in_flight(self) -> int:
+        """Candidates decoding now (test writers are not candidates); for code, also those being tested,
+        since a pass among them may end the run before a new one would get far."""
+        decoding = len(self.decoder.live) - sum(s in self.writers for s in self.decoder.live)
+        return decoding + (self.running if self.ctx.code is not None else 0)
 
     def start_more(self) -> Iterator[Event]:
         ctx, out = self.ctx, self.out
         yield from self.choose_width()
-        while self.started < out.target(self.n) and self.decoding < self.width and not self.stopping:
+        while self.started < out.target(self.n) and self.in_flight < self.width and not self.stopping:
             if ctx.interrupted or ctx.budget.remaining <= 0:
                 break
             seq = ctx.engine.fork(self.roots[self.is_program(self.started)])
