@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ttc_cli.answers.examples import stub_code
 from ttc_cli.answers.scoring import SCORERS
 from ttc_cli.answers.stopping import RULES, EarlyStopping
 from ttc_cli.budget import TokenBudget
@@ -82,6 +83,12 @@ class Plan:
             if not logprobs:
                 return f"the {verifier} verifier reads log-probabilities, which this server does not return"
         return None
+
+    @property
+    def reply_start(self) -> str:
+        """The prompt's `prefill` for this question: `{code}` is the question's code when it ends in a
+        function to complete (`answers.examples.stub_code`), so the model writes only its body."""
+        return self.prompt.prefill.replace("{code}", stub_code(self.question))
 
     def new_budget(self) -> TokenBudget:
         return TokenBudget(self.budget_limit, preset=self.budget_preset)
@@ -170,6 +177,8 @@ def build(question: str, strategy_name: str, opts: PlanOptions) -> Plan:
         )
     testing = check or prompt.answer == "code"
     code = code_testing(question, profile.code, opts.code_tests, check) if testing else None
+    if code is not None and "{code}" in prompt.prefill:  # the reply starts with the stub: the code's head
+        code = replace(code, prefill=prompt.prefill.replace("{code}", stub_code(question)))
     search = search_params(profile, preset.name, opts, prompt.step_delimiter)
     if not strategy.search and opts.verifier is not None:  # best-of-n by the verifier
         search = replace(search, verify_samples=True)

@@ -50,8 +50,8 @@ def prepare(
         )
     messages = p.prompt.messages(p.question)
     tokens = engine.chat_tokens(messages)
-    if p.prompt.prefill:
-        tokens += engine.tokenize(p.prompt.prefill, special=True)  # the prompt file's text, e.g. <think>
+    if p.reply_start:
+        tokens += engine.tokenize(p.reply_start, special=True)  # the prompt file's text, e.g. <think>
     cap = p.options.ctx or p.profile.max_context
     model_ctx = engine.n_ctx_train
     window = min(model_ctx, p.options.ctx or model_ctx)

@@ -84,6 +84,27 @@ def question_code(question: str) -> str:
     return "\n\n\n".join(k for k in kept if k.strip())
 
 
+def stub_code(question: str) -> str:
+    """The question's code when it ends in a function to complete (a def whose body is its docstring):
+    what a reply can start with, so the model writes the body and not the signature and docstring again
+    (the prompt's `prefill: "...{code}"`). "" otherwise: a question's finished code is not to be continued.
+    """
+    code = question_code(question)
+    tree = _parses(code)
+    last = tree.body[-1] if tree is not None and tree.body else None
+    if not isinstance(last, _DEFS) or not _is_stub(last) or not all(_docstring(s) for s in last.body):
+        return ""
+    return code.rstrip() + "\n"
+
+
+def _docstring(stmt: ast.stmt) -> bool:
+    return (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Constant)
+        and isinstance(stmt.value.value, str)
+    )
+
+
 def _parses(code: str) -> ast.Module | None:
     try:
         return ast.parse(code)

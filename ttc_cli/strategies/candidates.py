@@ -23,6 +23,8 @@ def from_sequence(ctx: RunContext, index: int, seq: KvSeq, program: bool = False
     """A sampled candidate: its text, answer, cost, score and trace confidence. A `program`'s answer is
     what it prints when run, not a number in its code, so it has none yet."""
     text = seq.text.strip()
+    if ctx.code is not None and ctx.code.prefill:  # the prompt began the reply (the stub): its code's head
+        text = (ctx.code.prefill + seq.text).strip()
     found = extract_answer(text, ctx.choices) if text and not program else None
     window = ctx.early.window if ctx.early else CONFIDENCE_WINDOW
     return Candidate(

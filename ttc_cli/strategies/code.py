@@ -59,6 +59,7 @@ class CodeTesting:
     # many at once), or None (the sampler's vote-based policy).
     width: int | str | None = "grow"
     greedy_first: bool = True  # sample 0 decodes greedily: the model's best guess, tested first
+    prefill: str = ""  # the reply's start the prompt gave (e.g. the stub): part of every candidate's code
 
     @property
     def run_examples(self) -> tuple[Case, ...]:
