@@ -473,3 +473,16 @@ def test_search_params_defaults_are_the_built_in_profiles_medium_preset():
     from ttc_cli.profile import load_profile
 
     assert search_params(load_profile(), "medium", PlanOptions(), "\n\n") == SearchParams()
+
+
+def test_width_of_a_sampling_run_is_the_samples_in_flight_not_beams(user_path):
+    """--width 30 for self-consistency is 30 samples at once; for beam it is 30 beams x 3 expansions, more
+    branches than a step may have. One flag, read by each strategy for what it means there."""
+    from ttc_cli.errors import UsageError
+    from ttc_cli.options import PlanOptions
+    from ttc_cli.plan import build
+
+    plan = build("What is 2+3?", "self-consistency", PlanOptions(samples=63, width=30))
+    assert plan.early is not None and plan.early.width == 30 and plan.samples == 63
+    with pytest.raises(UsageError, match="more than 64 branches"):
+        build("What is 2+3?", "beam", PlanOptions(width=30))

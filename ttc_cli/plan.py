@@ -179,7 +179,7 @@ def build(question: str, strategy_name: str, opts: PlanOptions) -> Plan:
     code = code_testing(question, profile.code, opts.code_tests, check) if testing else None
     if code is not None and "{code}" in prompt.prefill:  # the reply starts with the stub: the code's head
         code = replace(code, prefill=prompt.prefill.replace("{code}", stub_code(question)))
-    search = search_params(profile, preset.name, opts, prompt.step_delimiter)
+    search = search_params(profile, preset.name, opts, prompt.step_delimiter, strategy.search)
     if not strategy.search and opts.verifier is not None:  # best-of-n by the verifier
         search = replace(search, verify_samples=True)
     return Plan(
@@ -292,14 +292,19 @@ _MINIMUM = {"width": 1, "expansions": 1, "step_tokens": 1, "lookahead": 0, "roll
 _WORDS = ("verifier", "aggregate", "pick", "exploration")  # profile `search:` keys that apply to every preset
 
 
-def search_params(profile: Profile, preset: str, opts: PlanOptions, delimiter: str) -> SearchParams:
+def search_params(
+    profile: Profile, preset: str, opts: PlanOptions, delimiter: str, search: bool = True
+) -> SearchParams:
     """The profile's search words, then its numbers for the preset (a preset of the user's own that has
-    none takes the default budget's), then the options; every value checked."""
+    none takes the default budget's), then the options; every value checked. For a sampling strategy
+    (`search` False) --width is the samples in flight, not the beams kept, and is not read here."""
     conf = profile.search
     numbers = conf.get(preset) or conf.get(profile.default_budget) or {}
     values: dict[str, Any] = {key: conf[key] for key in _WORDS if key in conf} | numbers
     values |= {
-        f.name: getattr(opts, f.name) for f in fields(SearchParams) if getattr(opts, f.name, None) is not None
+        f.name: getattr(opts, f.name)
+        for f in fields(SearchParams)
+        if getattr(opts, f.name, None) is not None and (search or f.name != "width")
     }
     params = replace(SearchParams(), delimiter=delimiter, **values)
     for key, low in _MINIMUM.items():
