@@ -250,6 +250,17 @@ def test_each_strategy_runs_through_the_server(server, user_path: Path, strategy
     assert data["usage"]["prompt_tokens"] > 10  # counted by the server's tokenizer, not one marker token
 
 
+def test_a_code_question_runs_through_the_server_without_the_stub_prefill(server, user_path: Path):
+    """A server without --tokenizer cannot continue a reply, so the reply does not start with the stub
+    (it only saves tokens): the model writes the whole function, and its tests still run."""
+    question = 'def double(x):\n    """Twice x.\n    >>> double(2)\n    4\n    """\n'
+    data = remote_json(server, question, "-s", "best-of-n", "-n", "2", "--max-tokens", "60")
+    assert data["task"] == "code" and [e["call"] for e in data["code"]["examples"]] == ["double(2)"]
+    for c in data["candidates"]:
+        assert c["kind"] == "code" and not c["text"].startswith('```python\ndef double(x):\n    """')
+        assert c["tests"] is not None or c["execution"]["status"] in ("no program", "not run")
+
+
 def test_samples_carry_the_servers_logprobs(server, user_path: Path):
     data = remote_json(
         server, "Tell me about cats.", "-s", "self-consistency", "-n", "2", "--max-tokens", "12"

@@ -74,7 +74,9 @@ class Plan:
                 return f"{self.strategy.name} extends partial answers step by step"
             if self.thinking is not None:
                 return "budget forcing edits the reply while it is written"
-            if self.prompt.prefill or (self.program_prompt is not None and self.program_prompt.prefill):
+            # A prefill of the question's own stub ({code}) only saves tokens: it is left out, not refused.
+            own = "{code}" not in self.prompt.prefill and self.prompt.prefill
+            if own or (self.program_prompt is not None and self.program_prompt.prefill):
                 return f"the prompt '{self.prompt.name}' starts the reply with its own text (prefill)"
         verifier = self.search.verifier
         if (search or self.search.verify_samples) and not verifier.startswith("cmd:"):

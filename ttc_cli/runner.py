@@ -50,8 +50,12 @@ def prepare(
         )
     messages = p.prompt.messages(p.question)
     tokens = engine.chat_tokens(messages)
-    if p.reply_start:
-        tokens += engine.tokenize(p.reply_start, special=True)  # the prompt file's text, e.g. <think>
+    code = p.code
+    start = p.reply_start
+    if not engine.continues_text and "{code}" in p.prompt.prefill:  # a server: the model writes it all
+        start, code = "", replace(code, prefill="") if code is not None else None
+    if start:
+        tokens += engine.tokenize(start, special=True)  # the prompt file's text, e.g. <think>
     cap = p.options.ctx or p.profile.max_context
     model_ctx = engine.n_ctx_train
     window = min(model_ctx, p.options.ctx or model_ctx)
@@ -94,7 +98,7 @@ def prepare(
         program_grammar=p.program_prompt.grammar if p.program_prompt is not None else "",
         program_share=p.program_share,
         program_limits=_program_limits(p) if p.program_prompt is not None else None,
-        code=p.code,
+        code=code,
         test_tokens=engine.chat_tokens(list(p.code.test_messages))
         if p.code and p.code.writes_tests and p.samples > 1
         else None,
