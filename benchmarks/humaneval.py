@@ -30,6 +30,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from ttc_cli.answers.behaviour import passes_everything
 from ttc_cli.answers.examples import Case
 from ttc_cli.events import Candidate, CodeReport, Execution
 from ttc_cli.strategies.code import CodeTesting, choose_code
@@ -113,6 +114,34 @@ def replay(db: Path, only: str | None, ks: tuple[int, ...] = (1, 2, 4, 8, 16)) -
     ]
     for name, values in rows.items():
         print(f"{name:<16}" + "".join(f"{v:>8.3f}" for v in values))
+    print("\nearly stop (waves 1, 2, 4, 8; a pass of every trusted test ends the run), N = 16:")
+    for name, (signals, by) in CHOOSERS.items():
+        if signals != "none":
+            acc, drawn, tokens = waves(pools, signals, by)
+            print(f"{name:<16} pass@1 {acc:.3f}  candidates {drawn:5.2f}  tokens {tokens:7.1f}")
+
+
+def waves(pools: dict[str, dict[str, Any]], signals: str, by: str, n: int = 16) -> tuple[float, float, float]:
+    """Early stopping replayed: candidates start in index order in waves of 1, 2, 4, 8 (`code.width:
+    grow`); after each wave, a candidate that passed every test the run trusts ends it, and the choice
+    is made among the candidates started. Returns (pass@1, candidates drawn, tokens) per task. The live
+    run also cancels the rest of a wave at the first pass, so it spends a little less than this."""
+    right = drawn = tokens = 0.0
+    for pool in pools.values():
+        ordered = sorted(pool["candidates"], key=lambda c: c["index"])[:n]
+        started, size = 0, 1
+        while started < len(ordered):
+            started = min(len(ordered), started + size)
+            size *= 2
+            cands = [candidate(c) for c in ordered[:started]]
+            if any(c.tests is not None and passes_everything(c.tests, signals) for c in cands):
+                break
+        testing = CodeTesting(signals=signals, examples=(Case("x", None),))
+        final = choose_code(cands, testing, by, "", "", None)
+        right += next(c for c in ordered if c["index"] == final.chosen).get("hidden_pass", False)
+        drawn += started
+        tokens += sum(c["tokens"] for c in ordered[:started]) + pool["usage"].get("test_tokens", 0)
+    return right / len(pools), drawn / len(pools), tokens / len(pools)
 
 
 def score(pools: dict[str, dict[str, Any]], signals: str, by: str, k: int) -> float:

@@ -325,3 +325,10 @@ assert add(5, 5) == 10
 )
 def test_asserts_that_cannot_be_cases_are_skipped(line):
     assert parse_asserts(line, "add") == []
+
+
+def test_a_bare_assert_with_a_message_is_not_a_test():
+    from ttc_cli.answers.examples import parse_asserts
+
+    cases = parse_asserts("assert f(1, 2), False\nassert f(3) == 4, 'why'", "f")
+    assert [(c.call, c.expected) for c in cases] == [("f(3)", "4")]

@@ -179,15 +179,18 @@ def load_prompt(name: str) -> PromptTemplate:
     )
 
 
-def load_aux_prompt(name: str, keys: tuple[str, ...]) -> dict[str, str]:
-    """A verifier's or strategy's own prompts (judge, refine): each of `keys` a non-empty string."""
+def load_aux_prompt(name: str, keys: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, str]:
+    """A verifier's or strategy's own prompts (judge, refine, tests): each of `keys` a non-empty string,
+    each of `optional` a string ("" when left out)."""
     data, where = load_layers("prompts", name)
-    unknown = set(data) - set(keys)
+    unknown = set(data) - set(keys) - set(optional)
     require(not unknown, where, f"unknown key(s) {keys_text(unknown)}")
     for key in keys:
         value = data.get(key)
         require(isinstance(value, str) and bool(value.strip()), where, f"'{key}' must be a non-empty string")
-    return {key: str(data[key]) for key in keys}
+    for key in optional:
+        require(isinstance(data.get(key, ""), str), where, f"'{key}' must be a string")
+    return {key: str(data[key]) for key in keys} | {key: str(data.get(key, "")) for key in optional}
 
 
 # A question that asks for a function: a Python signature, a doctest, or prose asking to write one.

@@ -22,6 +22,7 @@ from ttc_cli.events import Event, Final, GeneratedTests, Phase, RunStarted, Widt
 from ttc_cli.execution import Limits, isolation
 from ttc_cli.plan import Plan
 from ttc_cli.result import RunResult
+from ttc_cli.strategies.code import CodeTesting
 from ttc_cli.strategies.context import RunContext
 from ttc_cli.strategies.programs import LIMITS
 
@@ -99,9 +100,7 @@ def prepare(
         program_share=p.program_share,
         program_limits=_program_limits(p) if p.program_prompt is not None else None,
         code=code,
-        test_tokens=engine.chat_tokens(list(p.code.test_messages))
-        if p.code and p.code.writes_tests and p.samples > 1
-        else None,
+        test_tokens=_test_prompt(engine, code) if code and code.writes_tests and p.samples > 1 else None,
     )
     need = p.strategy.needs(ctx)
     if need.cells > cap:
@@ -124,6 +123,15 @@ def prepare(
         if e is not None:
             e.reserve(need.cells, need.sequences, cap)
     return ctx
+
+
+def _test_prompt(engine: Engine, code: CodeTesting) -> list[int]:
+    """The test writers' prompt, and the start of their reply where the prompt gives one (and the engine
+    can continue it)."""
+    tokens = engine.chat_tokens(list(code.test_messages))
+    if code.test_prefill and engine.continues_text:
+        tokens += engine.tokenize(code.test_prefill, special=True)
+    return tokens
 
 
 def _program_limits(p: Plan) -> Limits:

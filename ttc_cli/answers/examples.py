@@ -615,7 +615,9 @@ def parse_asserts(text: str, entry: str) -> list[Case]:
             continue
         i = end
         stmt = tree.body[0] if len(tree.body) == 1 else None
-        pair = _assert_pair(stmt.test, entry) if isinstance(stmt, ast.Assert) else None
+        # `assert f(x), False` is a small model's way of writing f(x) == False, or of nothing: ambiguous.
+        bare = isinstance(stmt, ast.Assert) and stmt.msg is not None and isinstance(stmt.test, ast.Call)
+        pair = _assert_pair(stmt.test, entry) if isinstance(stmt, ast.Assert) and not bare else None
         if pair:
             cases.append(Case(ast.unparse(pair[0]), ast.unparse(pair[1]), source="generated", text=chunk))
     return _unique(cases)

@@ -52,6 +52,7 @@ class CodeTesting:
     test_samples: int = 0  # test sets the model writes (0: none)
     test_max_tokens: int = 256
     test_messages: tuple[dict[str, str], ...] = ()  # the chat asking for tests
+    test_prefill: str = ""  # the start of a test writer's reply (e.g. its first assert's head)
     per_case_s: float = 1.0
     check: Check | None = None  # --check: the user's command, which outranks every test
     # Samples decoding at once while early stopping can end the run on a pass: a number, "grow" (1, 2, 4,
@@ -95,10 +96,12 @@ def code_testing(
         raise UsageError(f"unknown --code-tests '{signals}'", f"choose one of: {', '.join(SIGNALS)}")
     entry = entry_point(question)
     messages: tuple[dict[str, str], ...] = ()
+    prefill = ""
     if entry is not None:
-        tests = load_aux_prompt("tests", ("system", "template"))
+        tests = load_aux_prompt("tests", ("system", "template"), optional=("prefill",))
         user = tests["template"].replace("{question}", question).replace("{entry}", entry)
         messages = ({"role": "system", "content": tests["system"].strip()}, {"role": "user", "content": user})
+        prefill = tests["prefill"].replace("{entry}", entry)
     width = conf["width"]
     return CodeTesting(
         signals=signals,
@@ -108,6 +111,7 @@ def code_testing(
         test_samples=int(conf["test_samples"]),
         test_max_tokens=int(conf["test_max_tokens"]),
         test_messages=messages,
+        test_prefill=prefill,
         per_case_s=float(conf["case_timeout_s"]),
         check=check,
         width=None if width == "auto" else width if width == "grow" else int(width),

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 
 from ttc_cli.answers.behaviour import passes_everything
 from ttc_cli.answers.confidence import token_confidence
-from ttc_cli.answers.examples import parse_asserts
+from ttc_cli.answers.examples import extract_examples, parse_asserts
 from ttc_cli.answers.scoring import vote_weight
 from ttc_cli.answers.stopping import RULE_DEEPCONF, StopDecision, TraceFilter, VoteStop
 from ttc_cli.answers.voting import VoteTally
@@ -353,10 +353,13 @@ class Sampler:
         code, j = self.ctx.code, self.writers[seq]
         assert code is not None and code.entry is not None and isinstance(self.programs, CodeRunner)
         done = seq.finish_reason not in (*CUT_SHORT, FINISH_CANCELLED)
-        text = seq.text
+        text = (code.test_prefill if self.ctx.engine.continues_text else "") + seq.text
         if seq.finish_reason == FINISH_LENGTH:  # its last line may be cut mid-assert: a wrong test
             text = text[: text.rfind("\n") + 1]
+        # Asserts, as asked; a model that writes doctest lines instead has written tests too.
         cases = parse_asserts(text, code.entry) if done else []
+        if done and not cases:
+            cases = [replace(c, source="generated") for c in extract_examples(text, code.entry)]
         self.ctx.engine.release(seq)
         # A test the run already has (the question's own examples, which models often copy) adds nothing.
         known = {c.key() for c in [*self.programs.examples, *self.programs.generated]}
