@@ -29,7 +29,7 @@ from ttc_cli.errors import UsageError
 from ttc_cli.execution.check import Check
 from ttc_cli.options import PlanOptions
 from ttc_cli.profile import Profile, load_profile
-from ttc_cli.strategies import STRATEGIES, Strategy, get_strategy
+from ttc_cli.strategies import STRATEGIES, Strategy, get_strategy, sampling_names
 from ttc_cli.strategies.code import CodeTesting, code_testing
 from ttc_cli.strategies.search_params import PICKS, SearchParams
 from ttc_cli.verifiers import check_verifier
@@ -127,7 +127,7 @@ def user_check(opts: PlanOptions, strategy: Strategy) -> Check | None:
     if strategy.search:
         raise UsageError(
             f"--check chooses among whole solutions, which {strategy.name} does not sample",
-            "use self-consistency, best-of-n, auto or greedy (a search can use --verifier 'cmd:COMMAND')",
+            f"use {sampling_names()} (a search can use --verifier 'cmd:COMMAND')",
         )
     for f in files:
         if not f.exists():
@@ -166,7 +166,7 @@ def build(question: str, strategy_name: str, opts: PlanOptions) -> Plan:
     if program is not None and strategy.search:
         raise UsageError(
             f"--task {task} runs programs, which the step-level searches do not",
-            "use a sampling strategy (self-consistency, best-of-n, auto, greedy), or another --task",
+            f"use {sampling_names()}, or another --task",
         )
     if program is not None and check is not None:
         raise UsageError(
@@ -175,7 +175,7 @@ def build(question: str, strategy_name: str, opts: PlanOptions) -> Plan:
     if prompt.answer == "code" and strategy.search:
         raise UsageError(
             f"--task {task} tests whole solutions, which {strategy.name} does not sample",
-            "use best-of-n, self-consistency, auto or greedy (a search can use --verifier 'cmd:COMMAND')",
+            f"use {sampling_names()} (a search can use --verifier 'cmd:COMMAND')",
         )
     testing = check or prompt.answer == "code"
     code = code_testing(question, profile.code, opts.code_tests, check) if testing else None

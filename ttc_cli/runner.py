@@ -22,6 +22,7 @@ from ttc_cli.events import Event, Final, GeneratedTests, Phase, RunStarted, Widt
 from ttc_cli.execution import Limits, isolation
 from ttc_cli.plan import Plan
 from ttc_cli.result import RunResult
+from ttc_cli.strategies import sampling_names
 from ttc_cli.strategies.code import CodeTesting
 from ttc_cli.strategies.context import RunContext
 from ttc_cli.strategies.programs import LIMITS
@@ -44,10 +45,9 @@ def prepare(
         continues = all(e is None or e.continues_text for e in (engine, verifier_engine))
         raise UsageError(
             f"--backend openai cannot run this: {why}",
-            "use greedy, best-of-n, self-consistency, auto or refine (a 'cmd:' verifier works)"
+            f"use {sampling_names('refine')} (a 'cmd:' verifier works)"
             if continues
-            else "pass --tokenizer with a GGUF of the server's model, or use greedy, best-of-n, "
-            "self-consistency, auto or refine",
+            else f"pass --tokenizer with a GGUF of the server's model, or use {sampling_names('refine')}",
         )
     messages = p.prompt.messages(p.question)
     tokens = engine.chat_tokens(messages)

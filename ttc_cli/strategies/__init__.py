@@ -59,6 +59,12 @@ STRATEGIES: dict[str, Strategy] = {
 }
 
 
+def sampling_names(*extra: str) -> str:
+    """The sampling strategies (and `extra` others), as a hint lists them: "greedy, best-of-n, ... or x"."""
+    names = [s.name for s in STRATEGIES.values() if not s.search] + list(extra)
+    return f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 def get_strategy(name: str) -> Strategy:
     try:
         return STRATEGIES[name]
