@@ -18,6 +18,7 @@ from ttc_cli.events import (
     CandidateExecuted,
     CandidateFinished,
     CandidateStarted,
+    CodeReport,
     EarlyStop,
     Event,
     Execution,
@@ -295,6 +296,19 @@ def test_program_candidates_show_their_runs_and_a_weak_vote_is_flagged() -> None
     assert "ran" in rows[0] and "18" in rows[0] and "error" in rows[1]
     state.update(VotesUpdated(votes(("18", 1), ("17", 1))))
     assert "1 of 3 for the leader: low confidence" in render(vote_tally(state), width=120)  # 2/5 < 0.5
+
+
+def test_code_candidates_show_how_their_tests_went_not_their_code() -> None:
+    state = new_state(n=3)
+    code = "def f(x):\n    return 2 * x\n"
+    testing = replace(cand(0, answer=code), kind="code", execution=Execution("running"))
+    state.update(CandidateFinished(testing))
+    assert "running" in candidate_rows(render(candidates_table(state)))[0]
+    report = CodeReport(examples=(("pass", "4"), ("pass", "-2")), generated=(("pass", "1"), ("fail", "0")))
+    tested = replace(testing, execution=Execution("ok", report.summary()), tests=report)
+    state.update(CandidateExecuted(tested))
+    row = candidate_rows(render(candidates_table(state), width=120))[0]
+    assert "tested" in row and "2/2 examples · 1/2 generated" in row and "def f" not in row
 
 
 def test_summary_states_the_confidence_and_calls_a_weak_answer_a_guess() -> None:
