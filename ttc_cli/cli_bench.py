@@ -83,7 +83,7 @@ def bench(
     log = runlog.enabled(out.no_log)
     if not log:
         sys.stderr.write("ttc: the run log is off, so this bench cannot be resumed if it is stopped\n")
-    state = _Progress(configs, len(items), quiet=out.quiet)
+    state = _Progress(configs, len(items), quiet=out.quiet or out.no_live)  # --no-live: no progress bar
     with Interrupts() as interrupts, state:
         for model in dict.fromkeys(c.model for c in configs):
             if interrupts.stop.is_set():

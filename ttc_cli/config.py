@@ -19,8 +19,6 @@ from typing import Any
 
 from ttc_cli.errors import UsageError
 
-PRESETS = ("low", "medium", "high", "max")
-
 
 def user_path() -> Path:
     """ttc's app dir: $TTC_USER_PATH, else the platform's (e.g. ~/.config/ttc)."""

@@ -13,14 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ttc_cli import runlog
 from ttc_cli.answers.extract import answers_equal
 from ttc_cli.bench.data import Item
-from ttc_cli.events import Event
 from ttc_cli.options import PlanOptions
 
 
@@ -121,7 +120,6 @@ def run_model(
     model_id: str,
     stop: threading.Event,
     log: bool,
-    on_event: Callable[[Config, Event], None] | None = None,
 ) -> Iterator[Outcome]:
     """Every configuration of one loaded model on every question, resumed from the log where it can be."""
     from ttc_cli.plan import build
@@ -142,14 +140,7 @@ def run_model(
             plan = build(item.question, config.strategy, seeded(options, config, i))
             ctx = prepare(plan, engine, None, stop)
             recorder = runlog.Recorder() if log else None
-
-            def hear(event: Event, config: Config = config, recorder: Any = recorder) -> None:
-                if recorder is not None:
-                    recorder(event)
-                if on_event is not None:
-                    on_event(config, event)
-
-            result = execute(plan, ctx, hear)
+            result = execute(plan, ctx, recorder)
             data = result.to_json()
             if result.interrupted:
                 return  # a cut-short run is not a result; the same command redoes it

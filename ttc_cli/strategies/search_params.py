@@ -25,7 +25,6 @@ class SearchParams:
     rollouts: int = 1
     refine_rounds: int = 2
     delimiter: str = "\n\n"
-    verifier_model: str | None = None
     verify_samples: bool = False  # best-of-n scores its samples with the verifier (an explicit --verifier)
 
     @property
