@@ -5,6 +5,7 @@ code runs for real. One real-model test checks the mechanism end to end, asserti
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from conftest import run_ttc, write_prompt
@@ -176,6 +177,20 @@ def test_waves_grow_while_no_candidate_passes():
     assert [e.width for e in events if isinstance(e, WidthChosen)] == [1, 2, 4, 8]
     assert {e.policy for e in events if isinstance(e, WidthChosen)} == {"grow"}
     assert len(final.candidates) == 16 and final.stopped_because == "completed"
+
+
+def test_only_trusted_tests_end_a_run():
+    """The examples (and --check) decide a stop; the model's own tests only where there is neither."""
+    from ttc_cli.answers.behaviour import passes_everything
+    from ttc_cli.events import CodeReport
+
+    wrong_test = CodeReport(examples=(("pass", "4"),), generated=(("pass", "1"), ("fail", "0")))
+    assert passes_everything(wrong_test, "both") and passes_everything(wrong_test, "examples")
+    assert not passes_everything(wrong_test, "generated")
+    assert not passes_everything(replace(wrong_test, examples=(("fail", "3"),)), "both")
+    assert passes_everything(CodeReport(generated=(("pass", "1"),)), "both")
+    assert not passes_everything(CodeReport(), "both")  # nothing to pass: nothing proves it
+    assert not passes_everything(replace(wrong_test, check="error"), "both")
 
 
 # ---- what cannot be tested ----------------------------------------------------------------------------

@@ -67,11 +67,15 @@ def rank_key(
 
 
 def passes_everything(r: CodeReport, signals: str) -> bool:
-    """Whether a candidate passed every test the run has (and there is at least one): it may end the run."""
-    cases = (r.examples if uses_examples(signals) else ()) + (r.generated if uses_generated(signals) else ())
-    if r.check is None and not cases:
+    """Whether a candidate passed every test the run trusts (and there is at least one), so it may end the
+    run: --check and the question's examples; the model's own tests only where there is neither, since
+    a generated expected value is often wrong and a right candidate would then never end a run."""
+    trusted = r.examples if uses_examples(signals) else ()
+    if r.check is None and not trusted:
+        trusted = r.generated if uses_generated(signals) else ()
+    if r.check is None and not trusted:
         return False
-    return (r.check in (None, "ok")) and all(status == "pass" for status, _ in cases)
+    return (r.check in (None, "ok")) and all(status == "pass" for status, _ in trusted)
 
 
 def code_confidence(c: Candidate, signals: str, groups: dict[int, int], tested: int) -> float:
