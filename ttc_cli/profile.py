@@ -183,7 +183,8 @@ _CODE_NUMBERS = {"test_samples": (0, 8), "test_max_tokens": (16, 4096), "case_ti
 
 
 def _code(section: object, where: list[Path]) -> dict[str, Any]:
-    section = _section(section, where, "code", {*_CODE_NUMBERS, "tests", "width", "greedy_first"})
+    keys = {*_CODE_NUMBERS, "tests", "width", "greedy_first", "write_tests"}
+    section = _section(section, where, "code", keys)
     for key, value in section.items():
         if key == "tests":
             require(value in SIGNALS, where, f"code.tests must be one of {', '.join(SIGNALS)}")
@@ -192,6 +193,9 @@ def _code(section: object, where: list[Path]) -> dict[str, Any]:
                 isinstance(value, int) and not isinstance(value, bool) and value > 0
             )
             require(ok, where, "code.width must be a positive number, grow or auto")
+        elif key == "write_tests":
+            ok = value in ("always", "without-examples")
+            require(ok, where, "code.write_tests must be always or without-examples")
         elif key == "greedy_first":
             require(isinstance(value, bool), where, "code.greedy_first must be true or false")
         else:

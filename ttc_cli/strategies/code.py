@@ -50,6 +50,7 @@ class CodeTesting:
     context: str = ""  # the question's own code (imports, helpers, the stub), run before a candidate's
     entry: str | None = None  # the function the question asks for
     test_samples: int = 0  # test sets the model writes (0: none)
+    write_tests: str = "always"  # always, or without-examples: only for a question that states none
     test_max_tokens: int = 256
     test_messages: tuple[dict[str, str], ...] = ()  # the chat asking for tests
     test_prefill: str = ""  # the start of a test writer's reply (e.g. its first assert's head)
@@ -72,7 +73,8 @@ class CodeTesting:
 
     @property
     def writes_tests(self) -> bool:
-        return uses_generated(self.signals) and self.test_samples > 0 and self.entry is not None
+        wanted = self.write_tests == "always" or not self.examples
+        return wanted and uses_generated(self.signals) and self.test_samples > 0 and self.entry is not None
 
     def to_json(self, written: Sequence[GeneratedTests]) -> dict[str, Any]:
         """--json's `code`: the function asked for, the examples found, the tests the model wrote."""
@@ -109,6 +111,7 @@ def code_testing(
         context=question_code(question),
         entry=entry,
         test_samples=int(conf["test_samples"]),
+        write_tests=str(conf["write_tests"]),
         test_max_tokens=int(conf["test_max_tokens"]),
         test_messages=messages,
         test_prefill=prefill,
