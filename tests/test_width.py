@@ -168,6 +168,17 @@ def test_ask_measures_once_per_host_and_model_then_reads_the_cache(tmp_path):
     assert [c["text"] for c in second["candidates"]] == [c["text"] for c in first["candidates"]]
 
 
+def test_a_measurement_wider_than_the_run_fits_its_context(tmp_path):
+    """-n 63 on a tiny budget reserves a small KV cache; the curve it measures first (up to 63 at once)
+    must fit in it too (found by tests/test_fuzz.py: 'the KV cache (256 cells) is full')."""
+    from conftest import run_ttc
+
+    args = ("ask", "What is 2 + 2?", "-s", "best-of-n", "--json", "--max-tokens", "4", "-b", "8", "-n", "63")
+    done = run_ttc(*args, env={"TTC_CACHE_PATH": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert "63" in json.loads(done.stdout)["width"]["curve_tokens_per_s"]
+
+
 def test_doctor_measures_a_model_and_lists_the_cached_curves(tmp_path):
     from conftest import run_ttc
 

@@ -16,7 +16,7 @@ from dataclasses import replace
 from ttc_cli.answers.extract import question_choices
 from ttc_cli.engine import throughput
 from ttc_cli.engine.base import Engine, EngineStats
-from ttc_cli.engine.sequence import MAX_SEQUENCES
+from ttc_cli.engine.sequence import MAX_SEQUENCES, KvNeeds
 from ttc_cli.errors import UsageError
 from ttc_cli.events import Event, Final, GeneratedTests, Phase, RunStarted, WidthChosen
 from ttc_cli.execution import Limits, isolation
@@ -119,10 +119,29 @@ def prepare(
             f"this run needs {need.sequences} sequences at once, more than llama.cpp's {MAX_SEQUENCES}",
             "lower -n, --width, --expansions or --rollouts",
         )
+    widest = _measure_widest(p, ctx)
+    if widest:  # the throughput measurement decodes in this context too: room for its widest batch
+        need = KvNeeds(max(need.cells, throughput.cells(widest)), max(need.sequences, widest + 1))
     for e in (engine, verifier_engine):
         if e is not None:
             e.reserve(need.cells, need.sequences, cap)
     return ctx
+
+
+def _wants_curve(p: Plan, ctx: RunContext) -> bool:
+    """Whether the run's width policy reads the throughput curve: not a fixed width, code's waves, or a
+    run without early stopping."""
+    early, code = ctx.early, ctx.code
+    measured = early is not None and early.width is None and (code is None or code.width is None)
+    return p.strategy.samples and ctx.samples > 1 and measured
+
+
+def _measure_widest(p: Plan, ctx: RunContext) -> int:
+    """The widest batch the run's throughput measurement will decode, or 0 when it takes none."""
+    key = ctx.engine.throughput_key() if _wants_curve(p, ctx) else None
+    if key is None or throughput.cached(key, ctx.samples) is not None:
+        return 0
+    return min(ctx.samples, MAX_SEQUENCES - 1)
 
 
 def _test_prompt(engine: Engine, code: CodeTesting) -> list[int]:
@@ -213,8 +232,7 @@ def execute(
 def _throughput(p: Plan, ctx: RunContext, on_event: Callable[[Event], None] | None) -> float | None:
     """Give the run the engine's throughput curve when its width policy needs one, measuring it (once per
     host and model; seconds) if it is not cached; returns the seconds a measurement took."""
-    early = ctx.early
-    if not (p.strategy.samples and ctx.samples > 1 and early is not None and early.width is None):
+    if not _wants_curve(p, ctx):
         return None
     widest = min(max(16, ctx.samples), ctx.engine.n_seq_max - 1)
     key = ctx.engine.throughput_key()

@@ -57,6 +57,12 @@ class Curve:
         return Curve(tuple(sorted((int(w), float(r)) for w, r in data.items())))
 
 
+def cells(widest: int) -> int:
+    """KV cells a measurement up to `widest` holds at its widest: the probe prompt, and each fork's copy
+    of its last token and the tokens it decodes."""
+    return 16 + widest * (1 + WARM_STEPS + TIMED_STEPS)
+
+
 def widths_up_to(most: int) -> list[int]:
     """1, 2, 4, ... up to `most`, and `most` itself."""
     out, w = [], 1
