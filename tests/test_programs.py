@@ -297,7 +297,8 @@ def test_the_profile_sets_the_hybrid_share_and_the_limits(user_path):
     p = build("What is 6*7?", "self-consistency", PlanOptions(task="hybrid"))
     assert p.program_share == 0.25 and p.task == "hybrid"
     ctx = prepare(p, FakeEngine([Script("x")]))
-    assert ctx.program_limits.wall_s == 2.0 and ctx.program_limits.memory_mb == 512  # the default kept
+    limits = ctx.program_limits
+    assert limits.cpu_s == 2 and limits.wall_s == 8.0 and limits.memory_mb == 512  # the default kept
 
 
 @pytest.mark.parametrize(

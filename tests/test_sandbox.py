@@ -845,3 +845,11 @@ def test_pool_wait_returns_when_nothing_is_pending() -> None:
         pool.submit(2, ["true"], files={"../bad": "x"})  # run_isolated raises: the worker survives it
         got = dict(pool.wait(timeout=10) + pool.wait(timeout=10))
     assert got[1].status == "error" and got[2].status == "error" and "ValueError" in got[2].stderr
+
+
+def test_programs_run_at_the_lowest_priority(mode):
+    """Beside llama.cpp's threads a busy program would slow every decoding step; at nice 19 it takes what
+    decoding leaves, and its limits are CPU seconds, which waiting does not spend."""
+    outcome = run_isolated(py("import os; print(os.nice(0))"))
+    assert outcome.status == "ok", outcome.stderr
+    assert outcome.stdout.strip() == str(sandbox.NICE) == "19"

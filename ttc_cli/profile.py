@@ -183,7 +183,7 @@ _CODE_NUMBERS = {"test_samples": (0, 8), "test_max_tokens": (16, 4096), "case_ti
 
 
 def _code(section: object, where: list[Path]) -> dict[str, Any]:
-    keys = {*_CODE_NUMBERS, "tests", "width", "greedy_first", "write_tests"}
+    keys = {*_CODE_NUMBERS, "tests", "width", "greedy_first", "write_tests", "confidence"}
     section = _section(section, where, "code", keys)
     for key, value in section.items():
         if key == "tests":
@@ -196,6 +196,11 @@ def _code(section: object, where: list[Path]) -> dict[str, Any]:
         elif key == "write_tests":
             ok = value in ("always", "without-examples")
             require(ok, where, "code.write_tests must be always or without-examples")
+        elif key == "confidence":
+            rates = _section(value, where, "code.confidence", ("examples_pass", "examples_fail"))
+            for name, rate in rates.items():
+                ok = isinstance(rate, int | float) and not isinstance(rate, bool) and 0 <= rate <= 1
+                require(ok, where, f"code.confidence.{name} must be a probability from 0 to 1")
         elif key == "greedy_first":
             require(isinstance(value, bool), where, "code.greedy_first must be true or false")
         else:

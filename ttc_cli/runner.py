@@ -156,7 +156,8 @@ def _test_prompt(engine: Engine, code: CodeTesting) -> list[int]:
 def _program_limits(p: Plan) -> Limits:
     conf = p.profile.execution
     seconds = float(conf["timeout_s"])
-    return replace(LIMITS, wall_s=seconds, cpu_s=max(1, round(seconds)), memory_mb=int(conf["memory_mb"]))
+    cpu = max(1, round(seconds))  # CPU seconds; the wall clock allows for the sandbox's low priority
+    return replace(LIMITS, wall_s=4.0 * seconds, cpu_s=cpu, memory_mb=int(conf["memory_mb"]))
 
 
 def isolation_of(ctx: RunContext) -> str | None:

@@ -78,18 +78,18 @@ def passes_everything(r: CodeReport, signals: str) -> bool:
     return (r.check in (None, "ok")) and all(status == "pass" for status, _ in trusted)
 
 
-def code_confidence(c: Candidate, signals: str, groups: dict[int, int], tested: int) -> float:
-    """How likely the chosen code is right: the share of tested candidates that behave as it does
-    ((agreeing + 1) / (tested + 2)), times the share of the question's examples it passes; a passed
-    --check makes it 1."""
+def code_confidence(
+    c: Candidate, signals: str, groups: dict[int, int], tested: int, rates: tuple[float, float]
+) -> float:
+    """How likely the chosen code is right. Where the question states examples, what passing them (or
+    not) has been worth, measured: `rates` = (P(right | passes every example), P(right | fails one)),
+    the profile's `code.confidence`. Else the share of tested candidates that behave as it does,
+    (agreeing + 1) / (tested + 2). A passed --check makes it 1, a failed one 0."""
     r = c.tests
     if r is None:
         return 0.0
     if r.check is not None:
-        if r.check != "ok":
-            return 0.0
-        return 1.0
-    agree = (groups.get(c.index, 0) + 1) / (tested + 2)
+        return 1.0 if r.check == "ok" else 0.0
     if uses_examples(signals) and r.examples:
-        agree *= r.examples_passed / len(r.examples)
-    return agree
+        return rates[0] if r.examples_passed == len(r.examples) else rates[1]
+    return (groups.get(c.index, 0) + 1) / (tested + 2)

@@ -52,7 +52,9 @@ HARNESS_FILE, SOLUTION_FILE, CASES_FILE = "harness.py", "solution.py", "cases.js
 LOAD_S = 1.0  # what loading the solution may take beyond one case's limit: its imports
 
 HARNESS = r'''
-import ast, io, json, math, os, re, select, signal, sys, time, types, zlib
+import ast, io, json, math, os, re, resource, select, signal, sys, time, types, zlib
+
+WALL = 20  # a case's wall clock, in CPU limits: it runs at the lowest priority while the model decodes
 
 TOLERANCE = dict(rel_tol=1e-6, abs_tol=1e-9)
 CLIP, BUDGET = 200, 100_000  # characters shown; characters of repr built at most
@@ -188,13 +190,16 @@ def forked(case, namespace, capture, seconds, results_fd, prefix):
     pid = os.fork()
     if pid == 0:
         try:
+            # CPU seconds, not wall: a case waiting for a core the model's decoding holds is not slow.
+            cpu = max(1, math.ceil(seconds))
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
             os.close(r)
             os.close(results_fd)
             os.write(w, (prefix + json.dumps(judge(case, namespace, capture)) + "\n").encode())
         finally:
             os._exit(0)
     os.close(w)
-    found, data, deadline = None, b"", time.monotonic() + seconds
+    found, data, deadline = None, b"", time.monotonic() + seconds * WALL
     while found is None:  # the candidate may write to w too, but it cannot know the prefix
         left = deadline - time.monotonic()
         if left <= 0 or not select.select([r], [], [], left)[0]:
@@ -211,9 +216,9 @@ def forked(case, namespace, capture, seconds, results_fd, prefix):
     _, code = os.waitpid(pid, 0)
     if found is not None:
         return json.loads(found[len(prefix):])
-    if time.monotonic() >= deadline:
-        return "timeout", f"TimeoutError: over {seconds:g} s"
     signaled = os.WIFSIGNALED(code)
+    if time.monotonic() >= deadline or (signaled and os.WTERMSIG(code) in (signal.SIGXCPU, signal.SIGKILL)):
+        return "timeout", f"TimeoutError: over {max(1, math.ceil(seconds))} s of CPU"
     how = f"killed by signal {os.WTERMSIG(code)}" if signaled else f"exit code {os.WEXITSTATUS(code)}"
     return "error", f"the call ended its process ({how})"
 
@@ -247,15 +252,15 @@ def load(spec, capture):
     except (SyntaxError, ValueError) as e:
         return None, ("error", error_text(e))
     seconds = spec["load_s"]
-    signal.signal(signal.SIGALRM, on_alarm)
+    signal.signal(signal.SIGPROF, on_alarm)
     try:
-        signal.setitimer(signal.ITIMER_REAL, seconds)
+        signal.setitimer(signal.ITIMER_PROF, seconds)  # CPU time, as a case's limit
         exec(code, module.__dict__)
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(signal.ITIMER_PROF, 0)
     except LoadTimeout:
         return None, ("timeout", f"TimeoutError: loading the solution took over {seconds:g} s")
     except BaseException as e:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(signal.ITIMER_PROF, 0)
         return None, ("error", error_text(e))
     capture.take()
     names, functions = candidate_names(tree, spec["context_lines"])
@@ -325,9 +330,10 @@ class Job:
 
 
 def default_limits(per_case_s: float, n_cases: int) -> Limits:
-    """Each case's limit, loading's (a case's and LOAD_S more: imports), and two seconds to start."""
-    wall = per_case_s * (n_cases + 1) + LOAD_S + 2.0
-    return Limits(wall_s=wall, cpu_s=math.ceil(wall), memory_mb=512, output_bytes=65536)
+    """Each case's limit, loading's (a case's and LOAD_S more: imports), and two seconds to start, in CPU
+    seconds; the wall clock allows for the lowest priority the sandbox runs at (`sandbox.NICE`)."""
+    cpu = math.ceil(max(1.0, per_case_s) * (n_cases + 1) + LOAD_S + 2.0)
+    return Limits(wall_s=cpu * 4.0, cpu_s=cpu, memory_mb=512, output_bytes=65536)
 
 
 def job(

@@ -62,6 +62,7 @@ class CodeTesting:
     width: int | str | None = "grow"
     greedy_first: bool = True  # sample 0 decodes greedily: the model's best guess, tested first
     prefill: str = ""  # the reply's start the prompt gave (e.g. the stub): part of every candidate's code
+    rates: tuple[float, float] = (0.9, 0.1)  # P(right | passes every example), P(right | fails one)
 
     @property
     def run_examples(self) -> tuple[Case, ...]:
@@ -119,6 +120,7 @@ def code_testing(
         check=check,
         width=None if width == "auto" else width if width == "grow" else int(width),
         greedy_first=bool(conf["greedy_first"]),
+        rates=(float(conf["confidence"]["examples_pass"]), float(conf["confidence"]["examples_fail"])),
     )
 
 
@@ -275,7 +277,9 @@ def choose_code(
         chosen=best.index,
         early_stop=early_stop,
         votes=votes,
-        confidence=code_confidence(best, testing.signals, groups, len(tested)) if tested else None,
+        confidence=code_confidence(best, testing.signals, groups, len(tested), testing.rates)
+        if tested
+        else None,
     )
 
 

@@ -18,7 +18,8 @@ from ttc_cli.events import Candidate, Execution
 from ttc_cli.execution import ExecutionPool, Limits
 
 WORKERS = 2  # programs at once: they are short, and more would take cores from decoding
-LIMITS = Limits(wall_s=5.0, cpu_s=5, memory_mb=512, file_mb=8, processes=16, output_bytes=8192)
+# 5 CPU seconds; the wall clock allows for the lowest priority programs run at (`sandbox.NICE`).
+LIMITS = Limits(wall_s=20.0, cpu_s=5, memory_mb=512, file_mb=8, processes=16, output_bytes=8192)
 
 
 class ProgramRunner:
