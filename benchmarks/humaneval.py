@@ -171,7 +171,8 @@ def table(db: Path, only: str | None) -> None:
             task = int(json.loads(options)["bench"]["id"].split("/")[1])
             if "hidden" not in data or (only and task % 2 != (only == "odd")):
                 continue
-            stop = "no early stop" if plan["early_stop"] is False else "early stop"
+            sampled = "all samples" if plan["early_stop"] is False else "early stop"
+            stop = "" if strategy == "greedy" else sampled
             name = (model.split("-instruct")[0], strategy, plan["budget"], stop, plan.get("code_tests") or "")
             groups[name].append((data, bool(data["hidden"]["chosen"]), ""))
     print("| configuration | n | pass@1 % | 95 % interval | tokens/task | s/task | pass@N % | ran % | ECE |")

@@ -132,7 +132,10 @@ def summarise(config: tuple[str, str, str], results: Sequence[tuple[dict[str, An
     tokens = sum(r["budget"]["spent"] for r, _, _ in results) / n if n else 0.0
     seconds = sum(r["timing"]["total_s"] - r["timing"]["load_s"] for r, _, _ in results) / n if n else 0.0
     saved = sum((r.get("early_stop") or {}).get("saved_tokens", 0) for r, _, _ in results) / n if n else 0.0
-    sampled = [(r, gold) for r, _, gold in results if len(r.get("candidates") or []) > 1]
+    # A sampling run's pool, however small: one that stopped early after its first sample counts too.
+    sampled = [
+        (r, gold) for r, _, gold in results if len(r.get("candidates") or []) > 1 or r.get("early_stop")
+    ]
     pass_at_n = (
         sum(any(candidate_right(c, gold) for c in r["candidates"]) for r, gold in sampled) / len(sampled)
         if sampled
