@@ -290,9 +290,12 @@ def test_a_bad_code_section_is_refused_in_one_line(user_path):
 # ---- the real model --------------------------------------------------------------------------------------
 @pytest.mark.model
 def test_a_code_question_on_the_real_model_reports_each_candidates_tests(user_path):
-    """The mechanism, whatever the model writes: a grammar fixes the code, the tests run for real."""
-    fixed = "```python\\ndef double(x):\\n    return 2 * x\\n```"
+    """The mechanism, whatever the model writes: a grammar fixes the body that follows the stub (the
+    shipped prompt starts the reply with it), the tests run for real."""
+    fixed = "    return 2 * x\\n```"
     write_prompt(user_path, "code", f'root ::= "{fixed}"', answer="code")
+    (user_path / "profiles").mkdir()
+    (user_path / "profiles" / "default.yaml").write_text("code: {write_tests: always}\n")  # despite examples
     r = run_ttc("ask", QUESTION, "-s", "best-of-n", "-n", "3", "--no-early-stop", "--json", "--seed", "1")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)

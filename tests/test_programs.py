@@ -259,7 +259,7 @@ def test_check_usage_errors_are_one_line_before_any_model_loads(args, says):
 
 @pytest.mark.model
 def test_ask_check_on_the_real_model(user_path, tmp_path):
-    code = "```python\\ndef add(a, b):\\n    return a + b\\n```"
+    code = "def add(a, b):\\n    return a + b\\n```"  # after the shipped prompt's "```python\\n"
     write_prompt(user_path, "code", f'root ::= "{code}"')
     test = tmp_path / "test_add.py"
     test.write_text("from solution import add\nassert add(2, 3) == 5\n")

@@ -59,7 +59,7 @@ def test_json_result_has_the_documented_shape(engine):
         "stopped_because",
         "selection",
     } <= set(data)
-    assert set(data["usage"]) == {"prompt_tokens", "prompt_eval_tokens", "generated_tokens"}
+    assert set(data["usage"]) == {"prompt_tokens", "prompt_eval_tokens", "generated_tokens", "test_tokens"}
     assert set(data["timing"]) == {"load_s", "prefill_s", "decode_s", "total_s"}
     assert data["model"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
     assert len(data["candidates"]) == 4

@@ -52,10 +52,14 @@ class Case:
         return _normal(self.call), None if self.expected is None else _normal(self.expected), self.raises
 
 
+# CPython's parser gives up on some long or deep text ("word " * 9000) with these, not a SyntaxError.
+_UNPARSABLE = (SyntaxError, ValueError, MemoryError, RecursionError)
+
+
 def _normal(code: str) -> str:
     try:
         return ast.unparse(ast.parse(code, mode="eval"))
-    except (SyntaxError, ValueError):
+    except _UNPARSABLE:
         return " ".join(code.split())  # a doctest's printed output
 
 
@@ -108,7 +112,7 @@ def _docstring(stmt: ast.stmt) -> bool:
 def _parses(code: str) -> ast.Module | None:
     try:
         return ast.parse(code)
-    except (SyntaxError, ValueError):
+    except _UNPARSABLE:
         return None
 
 
@@ -163,7 +167,7 @@ def _longest_code(lines: list[str], start: int) -> tuple[int, str] | None:
             return end, code
         except SyntaxError as e:
             bad = start + (e.lineno or 1) - 1
-        except ValueError:
+        except (ValueError, MemoryError, RecursionError):
             bad = end
         # A bare signature ("def f(x):" then prose) is still worth its name: give it a body.
         if _parses(code + "\n    ...") is not None:
@@ -306,7 +310,7 @@ def _leading_expression(text: str) -> tuple[ast.expr, int] | None:
         for attempt in [piece[:-1], piece] if piece.endswith(".") else [piece]:
             try:
                 node = _Booleans().visit(ast.parse(attempt, mode="eval")).body
-            except (SyntaxError, ValueError):
+            except _UNPARSABLE:
                 continue
             if any(
                 isinstance(n, ast.Attribute) and isinstance(n.value, ast.Constant) for n in ast.walk(node)
@@ -338,7 +342,7 @@ def _leading_call(line: str, start: int, name: str) -> tuple[ast.Call, int] | No
     for end in (k + 1 for k in range(start, min(len(line), start + _MAX_CHARS)) if line[k] == ")"):
         try:
             node = ast.parse(line[start:end], mode="eval").body
-        except (SyntaxError, ValueError):
+        except _UNPARSABLE:
             continue
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name:
             return node, end
@@ -524,7 +528,7 @@ def _arguments(text: str, entry: str, params: list[str]) -> str | None:
     for cut in sorted({len(text)} | {k for k, ch in enumerate(text) if ch == ","}, reverse=True):
         try:
             call = ast.parse(f"_f({text[:cut]})", mode="eval").body
-        except (SyntaxError, ValueError):
+        except _UNPARSABLE:
             continue
         if not isinstance(call, ast.Call) or not call.args and not call.keywords:
             continue

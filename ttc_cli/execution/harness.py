@@ -249,7 +249,7 @@ def load(spec, capture):
             source = f.read()
         tree = ast.parse(source, "solution.py")
         code = compile(tree, "solution.py", "exec")
-    except (SyntaxError, ValueError) as e:
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
         return None, ("error", error_text(e))
     seconds = spec["load_s"]
     signal.signal(signal.SIGPROF, on_alarm)

@@ -10,6 +10,8 @@ too and comes back again. A candidate that passes every test the run has may end
 
 `choose_code` is every sampling strategy's choice among code candidates (`answers.behaviour`): best-of-n by
 examples then dual execution agreement, self-consistency by the largest group of equal behaviour.
+It is a little longer than most modules: the runner's bookkeeping (what ran against which tests, what
+is still out) and the choice read the same records, and split they would pass them back and forth.
 """
 
 from __future__ import annotations
