@@ -84,15 +84,20 @@ def candidate(c: dict[str, Any]) -> Candidate:
 
 
 def runs(db: Path) -> dict[str, list[dict[str, Any]]]:
-    """Each HumanEval task's bench runs in the log (results carrying hidden-test verdicts), by task id."""
+    """Each HumanEval task's bench runs in the log (results carrying hidden-test verdicts), by task id.
+    Where the log holds runs with every sample (`--no-early-stop`), only those: an early-stopped run that
+    happened to draw as many candidates drew them in other batches, so its pool is another pool."""
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    every: dict[str, list[dict[str, Any]]] = defaultdict(list)
     with sqlite3.connect(db) as conn:
         for options, result in conn.execute("SELECT options, result FROM runs WHERE command = 'bench'"):
             data, opts = json.loads(result), json.loads(options)
             task = (opts.get("bench") or {}).get("id", "")
             if "hidden" in data and task.startswith("HumanEval/"):
                 out[task].append(data)
-    return out
+                if (opts.get("plan") or {}).get("early_stop") is False:
+                    every[task].append(data)
+    return {task: every.get(task) or found for task, found in out.items()}
 
 
 def replay(db: Path, only: str | None, ks: tuple[int, ...] = (1, 2, 4, 8, 16)) -> None:
