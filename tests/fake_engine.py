@@ -89,7 +89,7 @@ class FakeEngine(Engine):
         self._by_slot[child.slot] = child
         return child
 
-    def _eval(self, items: Seq[EvalItem]) -> None:
+    def eval_batch(self, items: Seq[EvalItem]) -> None:
         self._last = list(items)
         self.evals.append(self._last)
         for slot, _, pos, _ in items:
@@ -110,7 +110,7 @@ class FakeEngine(Engine):
                 if not self._refs[cell]:
                     del self._refs[cell]
 
-    def _logits(self, n_outputs: int) -> np.ndarray:
+    def batch_logits(self, n_outputs: int) -> np.ndarray:
         rows = np.zeros((n_outputs, VOCAB), dtype=np.float32)
         outputs = [slot for slot, _, _, wants in self._last if wants]
         for row, slot in zip(rows, outputs, strict=True):
@@ -118,16 +118,16 @@ class FakeEngine(Engine):
             row[typist.peek()] = typist.confidence
         return rows
 
-    def _sample(self, seq: Sequence, batch_index: int) -> int:
+    def sample_token(self, seq: Sequence, batch_index: int) -> int:
         typist: _Typist = seq.sampler
         token = typist.peek()
         typist.pos += 1
         return token
 
-    def _new_sampler(self, params: SamplingParams) -> _Typist:
+    def new_sampler(self, params: SamplingParams) -> _Typist:
         return _Typist(self.scripts[params.seed % len(self.scripts)])
 
-    def _free_sampler(self, sampler: object) -> None:
+    def free_sampler(self, sampler: object) -> None:
         pass
 
     def _copy_cells(self, src: int, dst: int, n: int) -> None:

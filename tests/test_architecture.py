@@ -21,13 +21,13 @@ def modules() -> dict[str, Path]:
     return out
 
 
-def imports(path: Path) -> set[str]:
-    """Every module this one imports, at any depth (a lazy import is still a dependency), except what
-    only type checkers see."""
+def imports(path: Path, typing: bool = False) -> set[str]:
+    """Every module this one imports, at any depth (a lazy import is still a dependency); what only type
+    checkers see counts with `typing`."""
     tree = ast.parse(path.read_text())
     skip: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+        if not typing and isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             skip |= {id(n) for n in ast.walk(node)}
     found = set()
     for node in ast.walk(tree):
@@ -41,13 +41,15 @@ def imports(path: Path) -> set[str]:
     return found
 
 
-def graph() -> dict[str, set[str]]:
+def graph(typing: bool = False) -> dict[str, set[str]]:
     mods = modules()
-    return {name: {m for m in imports(path) if m in mods and m != name} for name, path in mods.items()}
+    return {n: {m for m in imports(path, typing) if m in mods and m != n} for n, path in mods.items()}
 
 
 def test_there_is_no_import_cycle():
-    deps = graph()
+    """Type annotations included: two modules that name each other's types are one module in two files
+    (a decoder types its engine by the `Backend` protocol it drives, not by the engine's class)."""
+    deps = graph(typing=True)
     # A package's __init__ importing its own submodules is how a package presents itself, not a cycle.
     deps = {m: {d for d in ds if not m.startswith(d + ".") or m == d} for m, ds in deps.items()}
     state: dict[str, int] = {}
@@ -67,6 +69,38 @@ def test_there_is_no_import_cycle():
     for m in sorted(deps):
         if m not in state:
             visit(m)
+
+
+def test_no_module_imports_another_modules_private_name():
+    found = []
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ttc_cli"):
+                found += [
+                    f"{name}: {node.module}.{a.name}"
+                    for a in node.names
+                    if a.name.startswith("_") and not a.name.startswith("__")
+                ]
+    assert found == []
+
+
+def test_the_decoders_reach_their_engines_through_public_names_only():
+    """`engine._eval` from a decoder was the engine room's back door; its `Backend` protocol is the front."""
+    for name in ("decoder", "remote_decoder"):
+        source = (PACKAGE / "engine" / f"{name}.py").read_text()
+        assert "engine._" not in source, name
+
+
+def test_a_plan_holds_resolved_settings_not_the_options_or_profile_they_came_from():
+    """A run that read `plan.options` or `plan.profile` would resolve a setting a second time."""
+    from dataclasses import fields
+
+    from ttc_cli.options import PlanOptions
+    from ttc_cli.plan import Plan
+    from ttc_cli.profile import Profile
+
+    for f in fields(Plan):
+        assert f.type not in ("PlanOptions", "Profile", PlanOptions, Profile), f.name
 
 
 def test_only_the_llama_backend_imports_llama_cpp():

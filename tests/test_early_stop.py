@@ -212,7 +212,7 @@ def test_a_budget_that_runs_out_before_every_sample_started_says_budget():
     assert final.stopped_because == "budget"
 
 
-@pytest.mark.parametrize("strategy", [name for name, s in STRATEGIES.items() if not s.search])
+@pytest.mark.parametrize("strategy", [name for name, s in STRATEGIES.items() if not s.is_search])
 @settings(max_examples=30, deadline=None)
 @given(
     answers=st.lists(st.integers(0, 3), min_size=1, max_size=5),

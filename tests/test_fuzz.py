@@ -120,6 +120,7 @@ INT_OPTIONS = [
     "--min-think",
     "--ctx",
     "--width",
+    "--beams",
     "--expansions",
 ]
 INT_OPTIONS += ["--step-tokens", "--lookahead", "--rollouts", "--refine-rounds", "-b"]

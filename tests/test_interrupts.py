@@ -124,7 +124,7 @@ def test_ctrl_c_while_the_judge_reads(user_path, endless):
     (user_path / "prompts" / "judge.yaml").write_text(
         "system: '" + "Judge the step strictly and carefully. " * 400 + "'\n"
     )
-    run = Ttc("ask", "What is 2 + 3?", "--task", endless, "-s", "beam", "--width", "2", "--expansions", "2",
+    run = Ttc("ask", "What is 2 + 3?", "--task", endless, "-s", "beam", "--beams", "2", "--expansions", "2",
               "--step-tokens", "8", "--json")  # fmt: skip
     run.wait_for("ttc: judge:")
     time.sleep(0.3)

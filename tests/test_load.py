@@ -30,7 +30,7 @@ def test_200_runs_leave_no_sequence_cell_or_memory_behind(user_path):
     engine = LlamaEngine(default_model_path(), n_ctx=2048, n_seq_max=64)
     strategies = itertools.cycle(STRATEGIES)  # every strategy, the judged searches included
     bare = write_prompt(user_path, "bare", "", system="", template="{question}")  # short prompts: fast runs
-    opts = {"budget": "24", "samples": 3, "max_tokens": 8, "width": 2, "expansions": 2, "step_tokens": 4}
+    opts = {"budget": "24", "samples": 3, "max_tokens": 8, "beams": 2, "expansions": 2, "step_tokens": 4}
     rss = {}
     try:
         for i in range(200):

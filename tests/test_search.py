@@ -69,7 +69,7 @@ TWO_WAYS = {
 
 def test_beam_keeps_the_branch_the_verifier_prefers(words):
     verifier = words({"good": 0.9, "bad": 0.1, "answer": 0.8})
-    events, final = run("beam", make_ctx(TWO_WAYS, width=1, expansions=2))
+    events, final = run("beam", make_ctx(TWO_WAYS, beams=1, expansions=2))
     assert final.answer == "2" and final.stopped_because == "completed"
     nodes = by_text(final)
     assert nodes["One bad step."].status == "pruned"
@@ -85,7 +85,7 @@ def test_beam_keeps_the_branch_the_verifier_prefers(words):
 
 def test_every_node_event_names_its_parent_and_the_json_tree_matches(words):
     words({"good": 0.9, "bad": 0.1})
-    events, final = run("beam", make_ctx(TWO_WAYS, width=2, expansions=2))
+    events, final = run("beam", make_ctx(TWO_WAYS, beams=2, expansions=2))
     created = {e.id: e.parent for e in events if isinstance(e, NodeCreated)}
     assert created == {n.id: n.parent for n in final.tree}
     assert created[0] is None and all(p in created for p in created.values() if p is not None)
@@ -99,11 +99,11 @@ def test_every_node_event_names_its_parent_and_the_json_tree_matches(words):
 
 def test_width_two_keeps_both_and_picks_the_better_finished_beam(words):
     words({"good": 0.9, "bad": 0.6, "answer is 1": 0.95, "answer is 2": 0.7})
-    _, final = run("beam", make_ctx(TWO_WAYS, width=2, expansions=2))
+    _, final = run("beam", make_ctx(TWO_WAYS, beams=2, expansions=2))
     # min aggregation: the "1" path is min(0.6, 0.95) = 0.6, the "2" path min(0.9, 0.7) = 0.7
     assert final.answer == "2"
     assert [c.answer for c in final.candidates] == ["2", "2"]  # both "1" paths were pruned
-    _, last = run("beam", make_ctx(TWO_WAYS, width=2, expansions=2, aggregate="last"))
+    _, last = run("beam", make_ctx(TWO_WAYS, beams=2, expansions=2, aggregate="last"))
     assert last.answer == "1"
 
 
@@ -115,8 +115,8 @@ def test_pick_vote_returns_the_answer_most_finished_beams_reach(words):
         "C.\n\n": ["The answer is 0 top.", "The answer is 9 q.", "The answer is 9 q."],
     }
     words({"top": 0.99, "5 x": 0.8, "5 y": 0.7, " q.": 0.1})  # kept: 0 (0.99), 5 (0.8), 5 (0.7)
-    _, by_score = run("beam", make_ctx(steps, width=3, expansions=3, aggregate="last"))
-    _, by_vote = run("beam", make_ctx(steps, width=3, expansions=3, aggregate="last", pick="vote"))
+    _, by_score = run("beam", make_ctx(steps, beams=3, expansions=3, aggregate="last"))
+    _, by_vote = run("beam", make_ctx(steps, beams=3, expansions=3, aggregate="last", pick="vote"))
     assert by_score.answer == "0"
     assert by_vote.answer == "5" and by_vote.selection.startswith("vote among 3 finished beams: 2 of 3")
 
@@ -128,7 +128,7 @@ def test_lookahead_scores_a_step_by_where_it_leads(words):
         "Plain Y.\n\n": ["bad continuation.\n\n"],
     }
     verifier = words({"good": 0.9, "bad": 0.1})
-    _, final = run("lookahead", make_ctx(steps, width=1, expansions=2, lookahead=1))
+    _, final = run("lookahead", make_ctx(steps, beams=1, expansions=2, lookahead=1))
     nodes = by_text(final)
     assert nodes["Plain X."].score == pytest.approx(0.9) and nodes["Plain Y."].score == pytest.approx(0.1)
     assert nodes["Plain Y."].status == "pruned"
@@ -150,7 +150,7 @@ def test_a_long_search_recycles_sequences_within_what_prepare_reserves(words):
         if not steps[k]:
             steps[k] = [f"s{k.count(chr(10)) // 2}a.\n\n", f"s{k.count(chr(10)) // 2}b.\n\n"]
     words({"a.": 0.9, "b.": 0.5})
-    ctx = make_ctx(steps, n_seq_max=1, max_tokens=10_000, budget=10_000, width=3, expansions=3)
+    ctx = make_ctx(steps, n_seq_max=1, max_tokens=10_000, budget=10_000, beams=3, expansions=3)
     need = STRATEGIES["beam"].needs(ctx)
     ctx.engine.reserve(need.cells, need.sequences)  # exactly what `prepare` asks for: cells and sequences
     seqs = need.sequences
@@ -163,7 +163,7 @@ def test_budget_ends_the_search_with_the_best_partial_beam(words):
     words({"good": 0.9, "bad": 0.1})
     steps = {"": ["bad start.\n\n", "good start.\n\n"]}
     steps["good start.\n\n"] = ["x" * 200 + "\n\n"]
-    ctx = make_ctx(steps, budget=60, width=1, expansions=2)
+    ctx = make_ctx(steps, budget=60, beams=1, expansions=2)
     _, final = run("beam", ctx)
     assert final.stopped_because == "budget" and ctx.budget.spent <= 60
     assert final.response == "good start."
@@ -340,7 +340,8 @@ def test_mcts_closes_extra_leaves_so_sequences_stay_bounded(words, monkeypatch):
 @pytest.mark.parametrize(
     "args, needle",
     [
-        (("--width", "0"), "--width must be at least 1"),
+        (("--beams", "0"), "--beams must be at least 1"),
+        (("--width", "2"), "use --beams 2"),
         (("--aggregate", "median"), "unknown aggregate 'median'"),
         (("--verifier", "oracle"), "unknown verifier 'oracle'"),
         (("--pick", "random"), "unknown pick 'random'"),
@@ -361,13 +362,13 @@ def test_search_defaults_come_from_the_preset_and_options_override_them(user_pat
 
     low = build("What is 2+3?", "beam", PlanOptions(budget="low")).search
     high = build("What is 2+3?", "beam", PlanOptions(budget="high")).search
-    assert (low.width, low.expansions) == (2, 2) and (high.width, high.expansions) == (4, 4)
-    mine = build("What is 2+3?", "beam", PlanOptions(budget="low", width=5)).search
-    assert mine.width == 5 and mine.expansions == 2
+    assert (low.beams, low.expansions) == (2, 2) and (high.beams, high.expansions) == (4, 4)
+    mine = build("What is 2+3?", "beam", PlanOptions(budget="low", beams=5)).search
+    assert mine.beams == 5 and mine.expansions == 2
     (user_path / "profiles").mkdir()
     (user_path / "profiles" / "default.yaml").write_text("search: {low: {expansions: 3}, aggregate: prod}\n")
     merged = build("What is 2+3?", "beam", PlanOptions(budget="low")).search
-    assert (merged.width, merged.expansions, merged.aggregate) == (2, 3, "prod")
+    assert (merged.beams, merged.expansions, merged.aggregate) == (2, 3, "prod")
 
 
 @pytest.mark.parametrize(
@@ -461,7 +462,7 @@ def test_a_rollout_stops_at_the_step_that_states_the_answer(words):
         "Plan.\n\nThe answer is 5.\n\n": ["Chatter after the answer.\n\n"],
     }
     verifier = words({}, default=0.5)
-    _, final = run("lookahead", make_ctx(steps, width=1, expansions=1, lookahead=3))
+    _, final = run("lookahead", make_ctx(steps, beams=1, expansions=1, lookahead=3))
     assert final.answer == "5"
     assert not any("Chatter" in text for call in verifier.calls for text in call)
 
@@ -475,14 +476,28 @@ def test_search_params_defaults_are_the_built_in_profiles_medium_preset():
     assert search_params(load_profile(), "medium", PlanOptions(), "\n\n") == SearchParams()
 
 
-def test_width_of_a_sampling_run_is_the_samples_in_flight_not_beams(user_path):
-    """--width 30 for self-consistency is 30 samples at once; for beam it is 30 beams x 3 expansions, more
-    branches than a step may have. One flag, read by each strategy for what it means there."""
+def test_width_of_a_sampling_run_is_the_samples_in_flight_and_a_search_keeps_beams(user_path):
+    """--width 30 for self-consistency is 30 samples at once; a search's width is --beams, its own flag,
+    and --width given to a search says so instead of meaning something else there."""
     from ttc_cli.errors import UsageError
     from ttc_cli.options import PlanOptions
     from ttc_cli.plan import build
 
     plan = build("What is 2+3?", "self-consistency", PlanOptions(samples=63, width=30))
     assert plan.early is not None and plan.early.width == 30 and plan.samples == 63
+    assert build("What is 2+3?", "beam", PlanOptions(beams=5)).search.beams == 5
     with pytest.raises(UsageError, match="more than 64 branches"):
-        build("What is 2+3?", "beam", PlanOptions(width=30))
+        build("What is 2+3?", "beam", PlanOptions(beams=30))
+    with pytest.raises(UsageError, match="keeps beams"):
+        build("What is 2+3?", "beam", PlanOptions(width=3))
+
+
+def test_a_profile_that_still_says_width_for_beams_is_told_the_new_name(user_path):
+    from ttc_cli.errors import UsageError
+    from ttc_cli.options import PlanOptions
+    from ttc_cli.plan import build
+
+    (user_path / "profiles").mkdir()
+    (user_path / "profiles" / "default.yaml").write_text("search: {low: {width: 3}}\n")
+    with pytest.raises(UsageError, match="is `beams` now"):
+        build("What is 2+3?", "beam", PlanOptions(budget="low"))

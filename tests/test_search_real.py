@@ -16,7 +16,7 @@ from ttc_cli.verifiers.base import VerifierContext
 from ttc_cli.verifiers.judge import JudgeVerifier
 
 QUESTION = "Tom has 3 apples and buys 4 more. How many apples does he have?"
-SMALL = {"width": 2, "expansions": 2, "step_tokens": 24, "lookahead": 1, "rollouts": 1, "refine_rounds": 1}
+SMALL = {"beams": 2, "expansions": 2, "step_tokens": 24, "lookahead": 1, "rollouts": 1, "refine_rounds": 1}
 
 
 def ask(
@@ -63,7 +63,7 @@ def test_children_fork_their_parents_cache_instead_of_reevaluating_the_path(engi
     # Steps of lower-case letters with no end token can only end at the 32-token cap, never with an
     # answer, so the search runs several rounds on any host.
     no_answers = {"grammar": "root ::= [a-z ] root", "logit_bias": ((eos_token(engine), float("-inf")),)}
-    search = {"width": 2, "expansions": 2, "step_tokens": 32}
+    search = {"beams": 2, "expansions": 2, "step_tokens": 32}
     data, _ = ask(engine, "beam", 300, max_tokens=120, search=search, sampling=no_answers)
     u = data["usage"]
     evaluated = u["prompt_eval_tokens"]

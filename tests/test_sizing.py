@@ -78,7 +78,8 @@ def test_no_valid_options_fill_the_kv_cache(
         think_budget=max(1, max_tokens // 3) if thinking in ("budget", "both") else None,
         min_think=max_tokens // 2 if thinking in ("minimum", "both") else None,
         verifier=verifier,
-        width=width,
+        width=None if STRATEGIES[strategy].is_search else width,  # a search's is --beams
+        beams=width,
         expansions=expansions,
         step_tokens=step_tokens,
         lookahead=lookahead,

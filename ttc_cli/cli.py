@@ -4,7 +4,7 @@ stdout carries only the result (the answer, or one JSON object with --json); pro
 stderr, and only when it is a terminal. Heavy imports (llama.cpp, numpy, the engine) happen inside the
 commands, so `ttc --help` stays fast. User mistakes are `UsageError`s: one line on stderr, exit code 2.
 
-This module is longer than most here (~320 lines) because it is the one boundary between the shell and
+This module is longer than most here because it is the one boundary between the shell and
 ttc: every command's parameters, what each prints where, and the one place failures become exit codes.
 """
 

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ttc_cli.options import EngineOptions
 
+if TYPE_CHECKING:
+    from ttc_cli.engine.base import Engine
 
-def load_engine(model: str | None, opts: EngineOptions, stop: Any = None) -> tuple[Any, float]:
+
+def load_engine(
+    model: str | None, opts: EngineOptions, stop: threading.Event | None = None
+) -> tuple[Engine, float]:
     """Resolve and load the model once (Ctrl-C, setting `stop`, cuts the load short); returns the
     engine and the seconds it took."""
     if opts.backend == "openai":
@@ -41,7 +47,9 @@ def load_engine(model: str | None, opts: EngineOptions, stop: Any = None) -> tup
     return engine, time.perf_counter() - start
 
 
-def _load_remote(model: str | None, opts: EngineOptions, stop: Any = None) -> tuple[Any, float]:
+def _load_remote(
+    model: str | None, opts: EngineOptions, stop: threading.Event | None = None
+) -> tuple[Engine, float]:
     """An OpenAI-compatible server's model: `-m` is the server's name for it (its only one when left out)."""
     from ttc_cli.engine.remote import RemoteEngine
     from ttc_cli.errors import UsageError

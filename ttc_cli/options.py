@@ -2,7 +2,8 @@
 
 A field is one option: its type, its default (None: the profile's value) and its Typer declaration.
 `with_options` gives a command every field of each group it takes as a parameter, and hands the command
-the filled group. So a new option is one field here and the line of `plan.py` that reads it.
+the filled group. So a new option is one field here, the line of `plan.py` that resolves it and, when
+the profile holds its default, that key in `profiles/default.yaml`.
 """
 
 from __future__ import annotations
@@ -79,6 +80,14 @@ class PlanOptions:
     confidence: Annotated[
         float | None, _opt("--confidence", help="Probability the leading answer must reach to stop early.")
     ] = None
+    width: Annotated[
+        int | None,
+        _opt(
+            "--width",
+            help="Sampling strategies: samples decoding at once while early stopping (default: chosen "
+            "from the engine's measured throughput). A search's beams are --beams.",
+        ),
+    ] = None
     think_budget: Annotated[
         int | None, _opt("--think-budget", help="Most tokens a thinking model may think.")
     ] = None
@@ -96,14 +105,7 @@ class PlanOptions:
     aggregate: Annotated[str | None, _opt("--aggregate", help="Path score: last, min, prod or mean.")] = None
     pick: Annotated[str | None, _opt("--pick", help="Search answer: score (best path) or vote.")] = None
     exploration: Annotated[float | None, _opt("--exploration", help="MCTS UCT exploration constant.")] = None
-    width: Annotated[
-        int | None,
-        _opt(
-            "--width",
-            help="Beams kept per step (W); sampling strategies: samples decoding at once while early "
-            "stopping (default: chosen from the engine's measured throughput).",
-        ),
-    ] = None
+    beams: Annotated[int | None, _opt("--beams", help="Beams kept per step (W).")] = None
     expansions: Annotated[int | None, _opt("--expansions", help="Next steps sampled per beam (M).")] = None
     step_tokens: Annotated[int | None, _opt("--step-tokens", help="Cap on one reasoning step's tokens.")] = (
         None

@@ -4,9 +4,10 @@ profile and its defaults meet.
 `build` checks everything that needs no model (strategy, budget, N, sampling, early stopping, budget
 forcing, search knobs, YAML) so a mistake fails fast, before a model loads. An option left out (None)
 takes the profile's value; the profile holds every default (see `profile.py`), so nothing here has a
-fallback of its own. `runner.prepare` then fits the plan to a loaded model.
+fallback of its own. `Plan` holds what was resolved, never the options or the profile it came from,
+so each setting is read in one place. `runner.prepare` then fits the plan to a loaded model.
 
-This module is longer than most (~310 lines) because every setting of a run is resolved here, once, and
+This module is longer than most because every setting of a run is resolved here, once, and
 checked before a model loads; spread out, a setting would again be read in several places.
 """
 
@@ -26,11 +27,13 @@ from ttc_cli.config import HYBRID, PromptTemplate, guess_task, load_prompt
 from ttc_cli.engine.forcing import Thinking
 from ttc_cli.engine.sequence import MAX_SEQUENCES, SamplingParams
 from ttc_cli.errors import UsageError
+from ttc_cli.execution import Limits
 from ttc_cli.execution.check import Check
 from ttc_cli.options import PlanOptions
 from ttc_cli.profile import Profile, load_profile
 from ttc_cli.strategies import STRATEGIES, Strategy, get_strategy, sampling_names
 from ttc_cli.strategies.code import CodeTesting, code_testing
+from ttc_cli.strategies.programs import LIMITS
 from ttc_cli.strategies.search_params import PICKS, SearchParams
 from ttc_cli.verifiers import check_verifier
 from ttc_cli.verifiers.base import AGGREGATES
@@ -53,8 +56,13 @@ class Plan:
     program_prompt: PromptTemplate | None  # the prompt whose replies are programs (--task program|hybrid)
     program_share: float  # of the samples, those that answer with a program
     code: CodeTesting | None  # a code question (--task code, --check): how candidates are tested
-    profile: Profile
-    options: PlanOptions
+    vote: str  # self-consistency's vote (--vote)
+    scorer: str  # best-of-n's score (--scorer)
+    ctx: int | None  # --ctx: the KV cache size the user fixed; None: sized from the budget
+    max_context: int  # the largest cache sized without --ctx (the profile's engine.max_context)
+    routes: dict[str, int]  # auto: samples per difficulty (the profile's)
+    greedy_confidence: tuple[float, float] | None  # greedy's fitted calibration (the profile's)
+    program_limits: Limits  # what one program may use (the profile's execution limits)
     early: EarlyStopping | None
     thinking: Thinking | None
     search: SearchParams
@@ -68,7 +76,7 @@ class Plan:
     def refusal(self, continues: bool, logprobs: bool) -> str | None:
         """Why an engine could not run this plan: one that cannot continue a partial reply (a server
         without --tokenizer), or one without log-probabilities (a server that returns none)."""
-        search = self.strategy.search and self.strategy.name != "refine"  # refine's turns are whole chats
+        search = self.strategy.is_search and self.strategy.name != "refine"  # refine's turns are whole chats
         if not continues:
             if search:
                 return f"{self.strategy.name} extends partial answers step by step"
@@ -124,7 +132,7 @@ def user_check(opts: PlanOptions, strategy: Strategy) -> Check | None:
         raise UsageError("--check and --verifier both choose the answer", "use one of the two")
     if not opts.check.strip():
         raise UsageError("--check is empty", "give the shell command that passes a right solution")
-    if strategy.search:
+    if strategy.is_search:
         raise UsageError(
             f"--check chooses among whole solutions, which {strategy.name} does not sample",
             f"use {sampling_names()} (a search can use --verifier 'cmd:COMMAND')",
@@ -145,7 +153,7 @@ def build(question: str, strategy_name: str, opts: PlanOptions) -> Plan:
             f"-n/--samples must be between 1 and {MAX_SAMPLES}, got {opts.samples}",
             f"llama.cpp runs at most {MAX_SEQUENCES} sequences, one of them the prompt",
         )
-    samples = (opts.samples or min(preset.samples, MAX_SAMPLES)) if strategy.samples else 1
+    samples = (opts.samples or min(preset.samples, MAX_SAMPLES)) if strategy.takes_samples else 1
     if opts.vote not in VOTES:
         raise UsageError(f"unknown vote '{opts.vote}'", f"choose one of: {', '.join(VOTES)}")
     if opts.scorer not in SCORERS:
@@ -156,14 +164,14 @@ def build(question: str, strategy_name: str, opts: PlanOptions) -> Plan:
         )
     check = user_check(opts, strategy)
     # --task auto: a search cannot run programs, so it reasons in text whatever the profile says
-    numbers = "math" if strategy.search else str(profile.execution["auto_task"])
+    numbers = "math" if strategy.is_search else str(profile.execution["auto_task"])
     task = ("code" if check else guess_task(question, numbers)) if opts.task == "auto" else opts.task
-    if task == "code" and strategy.search and opts.task == "auto":
+    if task == "code" and strategy.is_search and opts.task == "auto":
         task = "general"  # a search writes its answer step by step, and cannot test code
     prompt = load_prompt("math" if task == HYBRID else task)
     program = load_prompt("program") if task == HYBRID else prompt if prompt.answer == "program" else None
     share = float(profile.execution["hybrid_share"]) if task == HYBRID else 1.0 if program else 0.0
-    if program is not None and strategy.search:
+    if program is not None and strategy.is_search:
         raise UsageError(
             f"--task {task} runs programs, which the step-level searches do not",
             f"use {sampling_names()}, or another --task",
@@ -172,7 +180,7 @@ def build(question: str, strategy_name: str, opts: PlanOptions) -> Plan:
         raise UsageError(
             f"--check tests code, and --task {task} already judges by running programs", "use one of the two"
         )
-    if prompt.answer == "code" and strategy.search:
+    if prompt.answer == "code" and strategy.is_search:
         raise UsageError(
             f"--task {task} tests whole solutions, which {strategy.name} does not sample",
             f"use {sampling_names()} (a search can use --verifier 'cmd:COMMAND')",
@@ -181,8 +189,13 @@ def build(question: str, strategy_name: str, opts: PlanOptions) -> Plan:
     code = code_testing(question, profile.code, opts.code_tests, check) if testing else None
     if code is not None and "{code}" in prompt.prefill:  # the reply starts with the stub: the code's head
         code = replace(code, prefill=prompt.prefill.replace("{code}", stub_code(question)))
-    search = search_params(profile, preset.name, opts, prompt.step_delimiter, strategy.search)
-    if not strategy.search and opts.verifier is not None:  # best-of-n by the verifier
+    if strategy.is_search and opts.width is not None:
+        raise UsageError(
+            f"--width is the samples decoding at once of a sampling strategy; {strategy.name} keeps beams",
+            f"use --beams {opts.width}",
+        )
+    search = search_params(profile, preset.name, opts, prompt.step_delimiter, strategy.is_search)
+    if not strategy.is_search and opts.verifier is not None:  # best-of-n by the verifier
         search = replace(search, verify_samples=True)
     return Plan(
         question=question,
@@ -195,8 +208,13 @@ def build(question: str, strategy_name: str, opts: PlanOptions) -> Plan:
         program_prompt=program,
         program_share=share,
         code=code,
-        profile=profile,
-        options=opts,
+        vote=opts.vote,
+        scorer=opts.scorer,
+        ctx=opts.ctx,
+        max_context=profile.max_context,
+        routes=profile.auto,
+        greedy_confidence=profile.greedy_confidence,
+        program_limits=program_limits(profile.execution),
         early=early_stopping(profile, opts),
         thinking=budget_forcing(profile, opts),
         search=search,
@@ -212,6 +230,14 @@ def _checked_question(question: str) -> str:
     if not question:
         raise UsageError("the question is empty", 'pass it as an argument (ttc ask "...") or on stdin')
     return question
+
+
+def program_limits(execution: dict[str, Any]) -> Limits:
+    """A program's limits from the profile's `execution` section: its wall clock allows for the sandbox's
+    low priority (`execution.sandbox.NICE`), its CPU seconds are the timeout's."""
+    seconds = float(execution["timeout_s"])
+    cpu = max(1, round(seconds))
+    return replace(LIMITS, wall_s=4.0 * seconds, cpu_s=cpu, memory_mb=int(execution["memory_mb"]))
 
 
 def sampling_params(profile: Profile, opts: PlanOptions, max_tokens: int, grammar: str) -> SamplingParams:
@@ -290,7 +316,7 @@ def budget_forcing(profile: Profile, opts: PlanOptions) -> Thinking | None:
     return Thinking(**profile.thinking, budget=opts.think_budget, minimum=minimum)
 
 
-_MINIMUM = {"width": 1, "expansions": 1, "step_tokens": 1, "lookahead": 0, "rollouts": 0, "refine_rounds": 1}
+_MINIMUM = {"beams": 1, "expansions": 1, "step_tokens": 1, "lookahead": 0, "rollouts": 0, "refine_rounds": 1}
 _WORDS = ("verifier", "aggregate", "pick", "exploration")  # profile `search:` keys that apply to every preset
 
 
@@ -299,14 +325,14 @@ def search_params(
 ) -> SearchParams:
     """The profile's search words, then its numbers for the preset (a preset of the user's own that has
     none takes the default budget's), then the options; every value checked. For a sampling strategy
-    (`search` False) --width is the samples in flight, not the beams kept, and is not read here."""
+    (`search` False) --beams is not read: those strategies keep no beams."""
     conf = profile.search
     numbers = conf.get(preset) or conf.get(profile.default_budget) or {}
     values: dict[str, Any] = {key: conf[key] for key in _WORDS if key in conf} | numbers
     values |= {
         f.name: getattr(opts, f.name)
         for f in fields(SearchParams)
-        if getattr(opts, f.name, None) is not None and (search or f.name != "width")
+        if getattr(opts, f.name, None) is not None and (search or f.name != "beams")
     }
     params = replace(SearchParams(), delimiter=delimiter, **values)
     for key, low in _MINIMUM.items():
@@ -314,10 +340,10 @@ def search_params(
         if value < low:
             flag = "--" + key.replace("_", "-")
             raise UsageError(f"{flag} must be at least {low}, got {value}", f"e.g. {flag} {max(low, 2)}")
-    if params.width * params.expansions > 64:
+    if params.beams * params.expansions > 64:
         raise UsageError(
-            f"--width {params.width} × --expansions {params.expansions} is more than 64 branches a step",
-            "lower --width or --expansions",
+            f"--beams {params.beams} × --expansions {params.expansions} is more than 64 branches a step",
+            "lower --beams or --expansions",
         )
     if not 0 <= params.exploration < math.inf:
         raise UsageError(f"--exploration must be 0 or more, got {params.exploration}", "e.g. --exploration 1")

@@ -92,7 +92,7 @@ def load_profile(name: str = "default") -> Profile:
         presets[str(preset_name)] = Preset(
             str(preset_name), spec["tokens"], spec["samples"], spec["max_tokens"]
         )
-    default_budget = str(data.get("default_budget", "medium"))
+    default_budget = str(data["default_budget"])
     require(default_budget in presets, where, f"default_budget '{default_budget}' is not a preset")
     sampling = _section(data.get("sampling"), where, "sampling", _SAMPLING_KEYS)
     for key, value in sampling.items():
@@ -104,7 +104,7 @@ def load_profile(name: str = "default") -> Profile:
     engine = data.get("engine")
     engine = {} if engine is None else engine
     require(isinstance(engine, dict), where, "'engine' must be a mapping")
-    max_context = engine.get("max_context", 65536)
+    max_context = engine.get("max_context", 0)  # none at all is refused below, as a zero is
     require(
         isinstance(max_context, int) and max_context > 0,
         where,
@@ -252,7 +252,7 @@ def _search(section: object, where: list[Path]) -> dict[str, Any]:
     return search
 
 
-SEARCH_INTS = ("width", "expansions", "step_tokens", "lookahead", "rollouts", "refine_rounds")
+SEARCH_INTS = ("beams", "expansions", "step_tokens", "lookahead", "rollouts", "refine_rounds")
 SEARCH_WORDS = ("verifier", "aggregate", "pick")
 
 
@@ -272,6 +272,8 @@ def _check_search(search: Any, where: list[Path]) -> None:
                 f"search.{key_name(key)} must be a mapping of numbers per preset",
             )
             extra = set(value) - set(SEARCH_INTS)
+            renamed = "width" in extra and "beams kept per step is `beams` now (`width`: samples at once)"
+            require(not renamed, where, f"search.{key_name(key)}.width: {renamed}")
             require(not extra, where, f"search.{key_name(key)} has unknown key(s) {keys_text(extra)}")
             for k, v in value.items():
                 ok = isinstance(v, int) and not isinstance(v, bool) and v >= 0

@@ -19,13 +19,12 @@ from ttc_cli.engine.base import Engine, EngineStats
 from ttc_cli.engine.sequence import MAX_SEQUENCES, KvNeeds
 from ttc_cli.errors import UsageError
 from ttc_cli.events import Event, Final, GeneratedTests, Phase, RunStarted, WidthChosen
-from ttc_cli.execution import Limits, isolation
+from ttc_cli.execution import isolation
 from ttc_cli.plan import Plan
 from ttc_cli.result import RunResult
 from ttc_cli.strategies import sampling_names
 from ttc_cli.strategies.code import CodeTesting
 from ttc_cli.strategies.context import RunContext
-from ttc_cli.strategies.programs import LIMITS
 
 
 def refusal_on(p: Plan, engine: Engine, verifier_engine: Engine | None = None) -> str | None:
@@ -57,14 +56,13 @@ def prepare(
         start, code = "", replace(code, prefill="") if code is not None else None
     if start:
         tokens += engine.tokenize(start, special=True)  # the prompt file's text, e.g. <think>
-    cap = p.options.ctx or p.profile.max_context
+    cap = p.ctx or p.max_context
     model_ctx = engine.n_ctx_train
-    window = min(model_ctx, p.options.ctx or model_ctx)
+    window = min(model_ctx, p.ctx or model_ctx)
     if len(tokens) + 1 > window:
         raise UsageError(
             f"the question is {len(tokens)} tokens with its prompt, more than the {window}-token context",
-            "shorten the question"
-            + (" or raise --ctx" if p.options.ctx and p.options.ctx < model_ctx else ""),
+            "shorten the question" + (" or raise --ctx" if p.ctx and p.ctx < model_ctx else ""),
         )
     if p.sampling.grammar:
         engine.check_sampling(p.sampling)
@@ -85,11 +83,11 @@ def prepare(
         samples=p.samples,
         sampling=replace(p.sampling, max_tokens=max_tokens),
         choices=question_choices(p.question),
-        vote=p.options.vote,
-        scorer=p.options.scorer,
+        vote=p.vote,
+        scorer=p.scorer,
         early=p.early,
-        routes=p.profile.auto,
-        greedy_confidence=p.profile.greedy_confidence,
+        routes=p.routes,
+        greedy_confidence=p.greedy_confidence,
         thinking=p.thinking,
         search=p.search,
         verifier_engine=verifier_engine,
@@ -98,7 +96,7 @@ def prepare(
         program_tokens=program_tokens,
         program_grammar=p.program_prompt.grammar if p.program_prompt is not None else "",
         program_share=p.program_share,
-        program_limits=_program_limits(p) if p.program_prompt is not None else None,
+        program_limits=p.program_limits if p.program_prompt is not None else None,
         code=code,
         test_tokens=_test_prompt(engine, code) if code and code.writes_tests and p.samples > 1 else None,
     )
@@ -109,10 +107,10 @@ def prepare(
             if p.samples > 1
             else "this question and budget"
         )
-        knobs = "--budget, --max-tokens, --width, --expansions or --rollouts" if p.strategy.search else ""
+        knobs = "--budget, --max-tokens, --beams, --expansions or --rollouts" if p.strategy.is_search else ""
         raise UsageError(
             f"{what} need a KV cache of {need.cells} tokens, more than the {cap} available",
-            f"lower {knobs or '-n, --max-tokens or --budget'}{', or raise --ctx' if p.options.ctx else ''}",
+            f"lower {knobs or '-n, --max-tokens or --budget'}{', or raise --ctx' if p.ctx else ''}",
         )
     if need.sequences > MAX_SEQUENCES:
         raise UsageError(
@@ -133,7 +131,7 @@ def _wants_curve(p: Plan, ctx: RunContext) -> bool:
     run without early stopping."""
     early, code = ctx.early, ctx.code
     measured = early is not None and early.width is None and (code is None or code.width is None)
-    return p.strategy.samples and ctx.samples > 1 and measured
+    return p.strategy.takes_samples and ctx.samples > 1 and measured
 
 
 def _measure_widest(p: Plan, ctx: RunContext) -> int:
@@ -151,13 +149,6 @@ def _test_prompt(engine: Engine, code: CodeTesting) -> list[int]:
     if code.test_prefill and engine.continues_text:
         tokens += engine.tokenize(code.test_prefill, special=True)
     return tokens
-
-
-def _program_limits(p: Plan) -> Limits:
-    conf = p.profile.execution
-    seconds = float(conf["timeout_s"])
-    cpu = max(1, round(seconds))  # CPU seconds; the wall clock allows for the sandbox's low priority
-    return replace(LIMITS, wall_s=4.0 * seconds, cpu_s=cpu, memory_mb=int(conf["memory_mb"]))
 
 
 def isolation_of(ctx: RunContext) -> str | None:

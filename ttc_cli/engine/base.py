@@ -3,7 +3,8 @@
 "Prefill once, fork N" is `prefill(prompt)` (all but the last prompt token, which stays pending) then N
 forks, and a tree search forks from any point of any sequence the same way (see `sequence.py` for why the
 pending token makes forks free). Backends (llama.cpp, a scripted fake for tests) provide a handful of
-primitives (`_eval`, `_logits`, `_sample`, cache copy/drop/trim, token bytes); `decoder.py` runs the loop.
+primitives (`eval_batch`, `batch_logits`, `sample_token`, cache copy/drop/trim, token bytes); `decoder.py`
+runs the loop, over the part of them its `Backend` protocol names.
 """
 
 from __future__ import annotations
@@ -11,42 +12,15 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
 from collections.abc import Sequence as Seq
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ttc_cli.budget import TokenBudget
-from ttc_cli.engine.decoder import Decoder
+from ttc_cli.engine.decoder import Decoder, EngineStats
 from ttc_cli.engine.sequence import EvalItem, SamplingParams, Sequence
 from ttc_cli.errors import EngineError
-
-
-@dataclass
-class EngineStats:
-    """Cumulative counters; a run reports the difference between two snapshots."""
-
-    prefill_calls: int = 0
-    prompt_eval_tokens: int = 0
-    generated_tokens: int = 0
-    prefill_s: float = 0.0
-    decode_s: float = 0.0
-
-    def snapshot(self) -> EngineStats:
-        return EngineStats(**vars(self))
-
-    def since(self, before: EngineStats) -> EngineStats:
-        return EngineStats(**{k: v - getattr(before, k) for k, v in vars(self).items()})
-
-    @staticmethod
-    def total(parts: Iterable[EngineStats]) -> EngineStats:
-        out = EngineStats()
-        for part in parts:
-            for k, v in vars(part).items():
-                setattr(out, k, getattr(out, k) + v)
-        return out
 
 
 class Engine(ABC):
@@ -66,22 +40,22 @@ class Engine(ABC):
 
     # ---- backend primitives ------------------------------------------------------------------------
     @abstractmethod
-    def _eval(self, items: Seq[EvalItem]) -> None:
+    def eval_batch(self, items: Seq[EvalItem]) -> None:
         """Evaluate (slot, token, position, wants_logits) items in one forward pass."""
 
     @abstractmethod
-    def _logits(self, n_outputs: int) -> np.ndarray:
-        """Logit rows of the last `_eval`, one per item that wanted logits, in item order."""
+    def batch_logits(self, n_outputs: int) -> np.ndarray:
+        """Logit rows of the last `eval_batch`, one per item that wanted logits, in item order."""
 
     @abstractmethod
-    def _sample(self, seq: Sequence, batch_index: int) -> int:
-        """Sample `seq`'s next token from the logits of item `batch_index` of the last `_eval`."""
+    def sample_token(self, seq: Sequence, batch_index: int) -> int:
+        """Sample `seq`'s next token from the logits of item `batch_index` of the last `eval_batch`."""
 
     @abstractmethod
-    def _new_sampler(self, params: SamplingParams) -> Any: ...
+    def new_sampler(self, params: SamplingParams) -> Any: ...
 
     @abstractmethod
-    def _free_sampler(self, sampler: Any) -> None: ...
+    def free_sampler(self, sampler: Any) -> None: ...
 
     @abstractmethod
     def _copy_cells(self, src: int, dst: int, n: int) -> None:
@@ -138,7 +112,7 @@ class Engine(ABC):
 
     def check_sampling(self, params: SamplingParams) -> None:
         """Build and free a sampler for `params`, so a bad grammar fails before any decoding."""
-        self._free_sampler(self._new_sampler(params))
+        self.free_sampler(self.new_sampler(params))
 
     # ---- sequences ---------------------------------------------------------------------------------
     @property
@@ -164,7 +138,7 @@ class Engine(ABC):
             if stop is not None and stop.is_set():
                 break
             chunk = tokens[lo : min(lo + self.n_batch, len(tokens) - 1)]
-            self._eval([(seq.slot, t, lo + i, False) for i, t in enumerate(chunk)])
+            self.eval_batch([(seq.slot, t, lo + i, False) for i, t in enumerate(chunk)])
             seq.n_cached = lo + len(chunk)
         self.stats.prefill_calls += 1
         self.stats.prompt_eval_tokens += seq.n_cached
@@ -189,7 +163,7 @@ class Engine(ABC):
         if seq.released:
             return
         if seq.sampler is not None:
-            self._free_sampler(seq.sampler)
+            self.free_sampler(seq.sampler)
             seq.sampler = None
         self._drop_cells(seq.slot)
         self._free_slots.append(seq.slot)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from collections.abc import Sequence as Seq
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -28,8 +29,49 @@ from ttc_cli.engine.sequence import (
 )
 from ttc_cli.errors import EngineError
 
-if TYPE_CHECKING:
-    from ttc_cli.engine.base import Engine
+
+@dataclass
+class EngineStats:
+    """Cumulative counters; a run reports the difference between two snapshots."""
+
+    prefill_calls: int = 0
+    prompt_eval_tokens: int = 0
+    generated_tokens: int = 0
+    prefill_s: float = 0.0
+    decode_s: float = 0.0
+
+    def snapshot(self) -> EngineStats:
+        return EngineStats(**vars(self))
+
+    def since(self, before: EngineStats) -> EngineStats:
+        return EngineStats(**{k: v - getattr(before, k) for k, v in vars(self).items()})
+
+    @staticmethod
+    def total(parts: Iterable[EngineStats]) -> EngineStats:
+        out = EngineStats()
+        for part in parts:
+            for k, v in vars(part).items():
+                setattr(out, k, getattr(out, k) + v)
+        return out
+
+
+class Backend(Protocol):
+    """What a decoder drives: an engine's batched forward pass and samplers (`engine.base.Engine` is one;
+    so is the scripted fake of the tests), and what budget forcing edits a sequence with."""
+
+    stats: EngineStats
+    n_batch: int
+
+    def eval_batch(self, items: Seq[EvalItem]) -> None: ...
+    def batch_logits(self, n_outputs: int) -> np.ndarray: ...
+    def sample_token(self, seq: Sequence, batch_index: int) -> int: ...
+    def new_sampler(self, params: SamplingParams) -> Any: ...
+    def free_sampler(self, sampler: Any) -> None: ...
+    def is_eog(self, token: int) -> bool: ...
+    def token_bytes(self, token: int) -> bytes: ...
+    def tokenize(self, text: str, *, add_special: bool = False, special: bool = False) -> list[int]: ...
+    def truncate(self, seq: Sequence, n_tokens: int) -> None: ...
+    def append(self, seq: Sequence, tokens: Seq[int]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -53,7 +95,7 @@ def logsumexp_rows(rows: np.ndarray) -> np.ndarray:
 class Decoder:
     """Decodes every live sequence in one forward pass per step, charging `budget` per sampled token."""
 
-    def __init__(self, engine: Engine, budget: TokenBudget, stop: threading.Event | None = None) -> None:
+    def __init__(self, engine: Backend, budget: TokenBudget, stop: threading.Event | None = None) -> None:
         self.engine = engine
         self.budget = budget
         self.stop = stop
@@ -64,9 +106,9 @@ class Decoder:
         if seq.released:
             raise EngineError("cannot decode a released sequence")
         if seq.sampler is not None:
-            self.engine._free_sampler(seq.sampler)
+            self.engine.free_sampler(seq.sampler)
         seq.params = params
-        seq.sampler = self.engine._new_sampler(params)
+        seq.sampler = self.engine.new_sampler(params)
         seq.gen_start = len(seq.tokens)
         seq.logprobs, seq.top_ids, seq.top_logprobs = [], [], []
         seq.text_bytes, seq.text_end, seq.finish_reason = bytearray(), None, None
@@ -105,11 +147,11 @@ class Decoder:
                 # rest would have sampled was charged, and is given back.
                 self.budget.refund(granted - len(sampled))
                 break
-            self.engine._eval(chunk)
-            rows = self.engine._logits(len(owners))
+            self.engine.eval_batch(chunk)
+            rows = self.engine.batch_logits(len(owners))
             norms = logsumexp_rows(rows)
             for out, (seq, batch_index) in enumerate(owners):
-                token = self.engine._sample(seq, batch_index)
+                token = self.engine.sample_token(seq, batch_index)
                 self._record(seq, token, rows[out], float(norms[out]))
                 sampled.append((seq, token))
                 if seq.finish_reason is not None:

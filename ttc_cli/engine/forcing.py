@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ttc_cli.engine.base import Engine
+    from ttc_cli.engine.decoder import Backend
     from ttc_cli.engine.sequence import Sequence
 
 
@@ -45,7 +45,7 @@ class BudgetForcing:
     _positions: list[int] = field(default_factory=list)  # each sampled token's index in `seq.tokens`
     _think_from: int = 0  # byte offset where the thinking began
 
-    def after_token(self, engine: Engine, seq: Sequence, eog: bool) -> bool:
+    def after_token(self, engine: Backend, seq: Sequence, eog: bool) -> bool:
         """Called after each sampled token; True when it rewrote the tail and generation must go on."""
         token_len = 0 if eog else len(engine.token_bytes(seq.tokens[-1]))
         self._offsets.append(len(seq.text_bytes) - token_len)
@@ -81,7 +81,7 @@ class BudgetForcing:
         """The prompt itself opened the thinking (a template or prompt prefill ending in the open tag)."""
         self.thinking = True
 
-    def _cut(self, engine: Engine, seq: Sequence, byte_at: int, eog: bool) -> None:
+    def _cut(self, engine: Backend, seq: Sequence, byte_at: int, eog: bool) -> None:
         """Drop the sampled tokens from the one holding byte `byte_at` on (an end token included)."""
         if eog and byte_at >= len(seq.text_bytes):
             first = len(self._offsets) - 1  # just the end-of-generation token
@@ -92,12 +92,12 @@ class BudgetForcing:
         del self._offsets[first:]
         del self._positions[first:]
 
-    def _force(self, engine: Engine, seq: Sequence, text: str) -> None:
+    def _force(self, engine: Backend, seq: Sequence, text: str) -> None:
         engine.append(seq, engine.tokenize(text, special=True))  # the profile's tags may be control tokens
         seq.text_bytes += text.encode()
 
 
-def forced_cells(engine: Engine, spec: Thinking, max_tokens: int) -> int:
+def forced_cells(engine: Backend, spec: Thinking, max_tokens: int) -> int:
     """The most KV cells forcing adds to one sample beyond its `max_tokens` sampled ones, from the forced
     texts' real tokens: the end (closing tag and answer cue) once, and per "Wait" its tokens less the one
     sampled token it replaces. Every wait cuts at least that token, and waits stop at the minimum."""
@@ -106,6 +106,6 @@ def forced_cells(engine: Engine, spec: Thinking, max_tokens: int) -> int:
     return end + min(spec.minimum, max_tokens) * per_wait
 
 
-def prompt_opens_thinking(engine: Engine, prompt: list[int], spec: Thinking) -> bool:
+def prompt_opens_thinking(engine: Backend, prompt: list[int], spec: Thinking) -> bool:
     tail = b"".join(engine.token_bytes(t) for t in prompt[-16:])
     return tail.rstrip().endswith(spec.open.encode())

@@ -204,7 +204,7 @@ class LlamaEngine(Engine):
         return self.vocab.chat_tokens(messages)
 
     # ---- backend primitives ------------------------------------------------------------------------
-    def _eval(self, items: Seq[EvalItem]) -> None:
+    def eval_batch(self, items: Seq[EvalItem]) -> None:
         batch = self._batch
         n = len(items)
         for i, (slot, token, pos, logits) in enumerate(items):
@@ -220,14 +220,14 @@ class LlamaEngine(Engine):
         if rc != 0:
             raise EngineError(f"llama_decode failed with code {rc}")
 
-    def _logits(self, n_outputs: int) -> np.ndarray:
+    def batch_logits(self, n_outputs: int) -> np.ndarray:
         ptr = L.llama_get_logits(self._ctx)
         return np.ctypeslib.as_array(ptr, shape=(n_outputs, self.n_vocab))
 
-    def _sample(self, seq: Sequence, batch_index: int) -> int:
+    def sample_token(self, seq: Sequence, batch_index: int) -> int:
         return int(L.llama_sampler_sample(seq.sampler, self._ctx, batch_index))
 
-    def _new_sampler(self, params: SamplingParams) -> Any:
+    def new_sampler(self, params: SamplingParams) -> Any:
         chain = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
         if params.logit_bias:
             pairs = [L.llama_logit_bias(token, bias) for token, bias in params.logit_bias]
@@ -256,7 +256,7 @@ class LlamaEngine(Engine):
         L.llama_sampler_chain_add(chain, L.llama_sampler_init_dist(params.seed & 0xFFFFFFFF))
         return chain
 
-    def _free_sampler(self, sampler: Any) -> None:
+    def free_sampler(self, sampler: Any) -> None:
         L.llama_sampler_free(sampler)
 
     def _copy_cells(self, src: int, dst: int, n: int) -> None:

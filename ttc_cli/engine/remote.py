@@ -211,19 +211,19 @@ class RemoteEngine(Engine):
         return "server" if self.caps.tokenize is not None else "tiktoken-estimate"
 
     # ---- primitives a server does not have (nothing in this engine calls them) -----------------------
-    def _eval(self, items: Seq[EvalItem]) -> None:
+    def eval_batch(self, items: Seq[EvalItem]) -> None:
         raise EngineError("a server evaluates whole requests, not single tokens")
 
-    def _logits(self, n_outputs: int) -> np.ndarray:
+    def batch_logits(self, n_outputs: int) -> np.ndarray:
         raise EngineError("a server returns log-probabilities of its choices, not logit rows")
 
-    def _sample(self, seq: Sequence, batch_index: int) -> int:
+    def sample_token(self, seq: Sequence, batch_index: int) -> int:
         raise EngineError("a server samples on its side")
 
-    def _new_sampler(self, params: SamplingParams) -> Any:
+    def new_sampler(self, params: SamplingParams) -> Any:
         return None
 
-    def _free_sampler(self, sampler: Any) -> None:
+    def free_sampler(self, sampler: Any) -> None:
         pass
 
     def _copy_cells(self, src: int, dst: int, n: int) -> None:

@@ -15,6 +15,9 @@ evenly among the samples still waiting to start, at most the sample's own cap), 
 not use is given back when it ends. So no reply can exceed what the budget had, whatever the server does,
 and the budget spent is what the replies generated: the server's reported usage where it reports one, the
 streamed tokens otherwise.
+
+It is longer than most modules here: requests, grants and give-backs, stops and forcing act on the same
+per-sample record, and split apart each would need the others' state.
 """
 
 from __future__ import annotations
@@ -23,13 +26,13 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from ttc_cli.budget import TokenBudget
 from ttc_cli.engine import remote_wire as wire
-from ttc_cli.engine.decoder import Decoder, Step
+from ttc_cli.engine.decoder import Backend, Decoder, Step
 from ttc_cli.engine.sequence import (
     FINISH_BUDGET,
     FINISH_CANCELLED,
@@ -43,7 +46,25 @@ from ttc_cli.engine.server import StreamedReply
 from ttc_cli.errors import EngineError
 
 if TYPE_CHECKING:
-    from ttc_cli.engine.remote import RemoteEngine
+    from ttc_cli.engine.capabilities import Capabilities
+    from ttc_cli.engine.server import Server
+
+
+class ServerBackend(Backend, Protocol):
+    """What `RemoteDecoder` needs of its engine (`engine.remote.RemoteEngine`): the server, what it can
+    do, and how a sequence becomes a request."""
+
+    server: Server
+    caps: Capabilities
+    parallel: int | None
+    continues_text: bool
+
+    @property
+    def eos(self) -> int | None: ...
+    def request_of(self, seq: Sequence) -> tuple[list[dict[str, str]], str]: ...
+    def prompt_text(self, seq: Sequence) -> str: ...
+    def piece_token(self, text: str) -> int: ...
+
 
 POLL_S = 0.05  # how often a waiting step looks at Ctrl-C
 
@@ -66,7 +87,7 @@ class Reply:
 
 class RemoteDecoder:
     def __init__(
-        self, engine: RemoteEngine, budget: TokenBudget, stop: threading.Event | None = None
+        self, engine: ServerBackend, budget: TokenBudget, stop: threading.Event | None = None
     ) -> None:
         self.engine = engine
         self.budget = budget

@@ -34,8 +34,8 @@ class Strategy:
     description: str
     run: Callable[[RunContext], Iterator[Event]]
     needs: Callable[[RunContext], KvNeeds]
-    samples: bool  # whether -n/--samples means anything to it
-    search: bool = False  # a tree search: spends on steps and judgements, reports its tree
+    takes_samples: bool  # whether -n/--samples means anything to it
+    is_search: bool = False  # a tree search: spends on steps and judgements, reports its tree
 
 
 def _entry(name: str, module: ModuleType, samples: bool, search: bool = False) -> Strategy:
@@ -61,7 +61,7 @@ STRATEGIES: dict[str, Strategy] = {
 
 def sampling_names(*extra: str) -> str:
     """The sampling strategies (and `extra` others), as a hint lists them: "greedy, best-of-n, ... or x"."""
-    names = [s.name for s in STRATEGIES.values() if not s.search] + list(extra)
+    names = [s.name for s in STRATEGIES.values() if not s.is_search] + list(extra)
     return f"{', '.join(names[:-1])} or {names[-1]}"
 
 

@@ -34,7 +34,7 @@ def select(pool: list[Node], width: int) -> tuple[list[Node], list[Node]]:
 
 
 def needs(ctx: RunContext) -> KvNeeds:
-    return search_needs(ctx, ctx.search.width * ctx.search.expansions, ctx.search.width)
+    return search_needs(ctx, ctx.search.beams * ctx.search.expansions, ctx.search.beams)
 
 
 def run(ctx: RunContext) -> Iterator[Event]:
@@ -69,7 +69,7 @@ def search(ctx: RunContext, lookahead: int) -> Iterator[Event]:
             if not alive and not any(b.final for b in beams):
                 beams = active  # nothing new survived (the budget ran out mid-step): keep what we had
                 break
-            keep, drop = select([b for b in beams if b.final] + alive, p.width)
+            keep, drop = select([b for b in beams if b.final] + alive, p.beams)
             for node in drop:
                 yield tree.prune(node)
             for node in keep:

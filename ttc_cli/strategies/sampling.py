@@ -17,7 +17,7 @@ that finished come back and only then vote, so the stop rule decides on executed
 the runs still going. A code question also has the model write tests: those samples start first, from a
 third prompt root, and are not candidates; when one ends its tests are parsed and every candidate runs them.
 
-This module is longer than most here (~340 lines): it is the one loop every sampling strategy runs, and
+This module is longer than most here: it is the one loop every sampling strategy runs, and
 its steps (start, decode, filter, settle, execute, vote, decide, stop) share one state that reads best
 in one place, each step a short method.
 """

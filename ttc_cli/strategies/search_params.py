@@ -18,7 +18,7 @@ class SearchParams:
     aggregate: str = "min"
     pick: str = "score"
     exploration: float = 1.0
-    width: int = 3
+    beams: int = 3  # beams kept per step (W)
     expansions: int = 3
     step_tokens: int = 96
     lookahead: int = 1

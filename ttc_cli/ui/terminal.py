@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ttc_cli.events import Event, Phase, WidthChosen
+
+if TYPE_CHECKING:
+    from ttc_cli.engine.base import Engine
+    from ttc_cli.plan import Plan
+    from ttc_cli.ui.state import RunState
 
 Listener = Callable[[Event], None]
 
@@ -25,7 +30,7 @@ def stderr_console(quiet: bool) -> Any:
     return make_console()
 
 
-def new_state(plan: Any, engine: Any) -> Any:
+def new_state(plan: Plan, engine: Engine) -> RunState:
     from ttc_cli.ui.state import RunState
 
     return RunState(
