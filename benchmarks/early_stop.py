@@ -343,7 +343,7 @@ def vote_order(events: list[Any]) -> list[dict[str, Any]]:
 def live(args: argparse.Namespace) -> None:
     from ttc_cli.engine.host import cpu_signature
     from ttc_cli.engine.llama import LlamaEngine
-    from ttc_cli.engine.model_file import resolve_model_path
+    from ttc_cli.models.files import resolve_model_path
     from ttc_cli.options import PlanOptions
     from ttc_cli.plan import build
     from ttc_cli.runner import execute, prepare

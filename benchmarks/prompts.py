@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> None:
     shutil.copy(args.prompt, user / "prompts" / args.prompt.name)
     os.environ["TTC_USER_PATH"] = str(user)
     from ttc_cli.engine.llama import LlamaEngine
-    from ttc_cli.engine.model_file import resolve_model_path
+    from ttc_cli.models.files import resolve_model_path
     from ttc_cli.options import PlanOptions
     from ttc_cli.plan import build
     from ttc_cli.runner import execute, prepare

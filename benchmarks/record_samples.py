@@ -37,9 +37,9 @@ from ttc_cli.answers.confidence import token_confidences
 from ttc_cli.answers.extract import Answer, answers_equal, extract_answer
 from ttc_cli.answers.program import extract_program, output_answer
 from ttc_cli.engine.llama import LlamaEngine
-from ttc_cli.engine.model_file import resolve_model_path
 from ttc_cli.engine.sequence import SamplingParams
 from ttc_cli.execution import run_isolated
+from ttc_cli.models.files import resolve_model_path
 from ttc_cli.options import PlanOptions
 from ttc_cli.plan import build
 from ttc_cli.runner import prepare

@@ -117,7 +117,7 @@ def main() -> None:
     parser.add_argument("--file", type=Path, default=DATA, help="JSONL with question and answer")
     parser.add_argument("--llama-server", default=None, help="llama.cpp's llama-server binary to use")
     args = parser.parse_args()
-    from ttc_cli.engine.model_file import resolve_model_path
+    from ttc_cli.models.files import resolve_model_path
 
     model = str(resolve_model_path(args.model))
     rows = [json.loads(line) for line in args.file.read_text().splitlines()[: args.questions]]

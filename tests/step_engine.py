@@ -31,7 +31,7 @@ class StepEngine(FakeEngine):
         self.prompt_len = len(prompt.encode())
         self.started: Counter[str] = Counter()
 
-    def _new_sampler(self, params: SamplingParams) -> _Lazy:
+    def new_sampler(self, params: SamplingParams) -> _Lazy:
         return _Lazy()
 
     def _typist(self, seq: Sequence) -> _Typist:
@@ -43,7 +43,7 @@ class StepEngine(FakeEngine):
             self.started[text] += 1
         return lazy.typist
 
-    def _logits(self, n_outputs: int) -> np.ndarray:
+    def batch_logits(self, n_outputs: int) -> np.ndarray:
         rows = np.zeros((n_outputs, VOCAB), dtype=np.float32)
         outputs = [slot for slot, _, _, wants in self._last if wants]
         for row, slot in zip(rows, outputs, strict=True):
@@ -51,7 +51,7 @@ class StepEngine(FakeEngine):
             row[typist.peek()] = typist.confidence
         return rows
 
-    def _sample(self, seq: Sequence, batch_index: int) -> int:
+    def sample_token(self, seq: Sequence, batch_index: int) -> int:
         typist = self._typist(seq)
         token = typist.peek()
         typist.pos += 1

@@ -91,6 +91,20 @@ def test_the_decoders_reach_their_engines_through_public_names_only():
         assert "engine._" not in source, name
 
 
+def test_decoding_and_the_model_catalogue_are_rooms_apart():
+    """Finding a model file (stores, aliases) and describing it (GGUF metadata) need no decoder, and a
+    decoder needs only the path it is given."""
+    deps = graph(typing=True)
+    crossing = sorted(
+        (m, d)
+        for m, ds in deps.items()
+        for d in ds
+        if (m.startswith("ttc_cli.engine") and d.startswith("ttc_cli.models"))
+        or (m.startswith("ttc_cli.models") and d.startswith("ttc_cli.engine"))
+    )
+    assert crossing == []
+
+
 def test_a_plan_holds_resolved_settings_not_the_options_or_profile_they_came_from():
     """A run that read `plan.options` or `plan.profile` would resolve a setting a second time."""
     from dataclasses import fields
@@ -112,7 +126,8 @@ def test_only_the_llama_backend_imports_llama_cpp():
 
 
 @pytest.mark.parametrize(
-    "layer", ["ttc_cli.strategies", "ttc_cli.answers", "ttc_cli.verifiers", "ttc_cli.engine"]
+    "layer",
+    ["ttc_cli.strategies", "ttc_cli.answers", "ttc_cli.verifiers", "ttc_cli.engine", "ttc_cli.models"],
 )
 def test_lower_layers_never_import_the_cli_or_the_ui(layer):
     for name, path in modules().items():

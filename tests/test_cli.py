@@ -227,7 +227,7 @@ def test_a_text_file_is_not_a_gguf(tmp_path: Path):
 
 
 def _real_model_head(n: int) -> bytes:
-    from ttc_cli.engine.model_file import default_model_path
+    from ttc_cli.models.files import default_model_path
 
     with default_model_path().open("rb") as f:
         return f.read(n)

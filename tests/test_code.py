@@ -14,7 +14,6 @@ from fake_engine import FakeEngine, Script
 from ttc_cli.answers.examples import Case, extract_examples, question_code
 from ttc_cli.answers.stopping import EarlyStopping
 from ttc_cli.budget import TokenBudget
-from ttc_cli.config import guess_task
 from ttc_cli.engine.sequence import SamplingParams
 from ttc_cli.errors import UsageError
 from ttc_cli.events import EarlyStop, Final, GeneratedTests, WidthChosen
@@ -26,6 +25,7 @@ from ttc_cli.strategies import STRATEGIES
 from ttc_cli.strategies.code import CodeTesting
 from ttc_cli.strategies.context import RunContext
 from ttc_cli.strategies.sampling import WRITER_SEED
+from ttc_cli.task_prompts import guess_task
 
 QUESTION = '''def double(x):
     """Return twice x.

@@ -9,7 +9,7 @@ import time
 
 from conftest import ENDLESS, OUTSIDE, TTC, run_ttc, write_prompt
 
-from ttc_cli.engine.model_file import default_model_path
+from ttc_cli.models.files import default_model_path
 from ttc_cli.strategies import STRATEGIES
 
 QUESTION = "What is 6 + 7?"

@@ -235,7 +235,7 @@ def test_budget_contract_holds_with_early_stopping(
     events, final = run(strategy, ctx)
     assert ctx.budget.spent <= limit
     assert sum(c.tokens for c in final.candidates) == ctx.budget.spent
-    n = samples if STRATEGIES[strategy].samples else 1
+    n = samples if STRATEGIES[strategy].takes_samples else 1
     assert len(final.candidates) <= n
     assert final.stopped_because in {"completed", "budget", "early-stop"}
     if final.stopped_because == "early-stop":

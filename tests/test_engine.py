@@ -283,8 +283,8 @@ def test_a_model_load_stops_where_llama_cpp_next_asks():
     import threading
 
     from ttc_cli.engine.llama import LlamaEngine
-    from ttc_cli.engine.model_file import default_model_path
     from ttc_cli.errors import Interrupted
+    from ttc_cli.models.files import default_model_path
 
     stop = threading.Event()
     stop.set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ttc_cli.engine import host
-from ttc_cli.engine.model_file import default_model_path
+from ttc_cli.models.files import default_model_path
 
 AMX_CPU = (
     "model name\t: Intel(R) Xeon(R) Platinum 8480+\nflags\t\t: fpu sse2 avx512f amx_bf16 amx_tile amx_int8\n"

@@ -18,7 +18,7 @@ import pytest
 from conftest import ANSWER_42, ENDLESS, write_prompt
 from test_remote import free_port, remote_json, stop_server
 
-from ttc_cli.engine.model_file import default_model_path
+from ttc_cli.models.files import default_model_path
 
 BINARY = os.environ.get("TTC_LLAMA_SERVER") or shutil.which("llama-server")
 pytestmark = pytest.mark.skipif(BINARY is None, reason="llama-server is not installed (set TTC_LLAMA_SERVER)")

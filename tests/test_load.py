@@ -8,7 +8,7 @@ from pathlib import Path
 from conftest import write_prompt
 
 from ttc_cli.engine.llama import LlamaEngine
-from ttc_cli.engine.model_file import default_model_path
+from ttc_cli.models.files import default_model_path
 from ttc_cli.options import PlanOptions
 from ttc_cli.plan import build
 from ttc_cli.runner import execute, prepare

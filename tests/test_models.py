@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import run_ttc
 
-from ttc_cli.engine.model_file import default_model_path, resolve_model_path
-from ttc_cli.engine.stores import all_models, find, quant_of, set_alias
 from ttc_cli.errors import UsageError
+from ttc_cli.models.files import default_model_path, resolve_model_path
+from ttc_cli.models.stores import all_models, find, quant_of, set_alias
 
 GGUF = default_model_path()
 

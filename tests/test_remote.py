@@ -26,7 +26,7 @@ import httpx
 import pytest
 from conftest import ANSWER_42, ENDLESS, OUTSIDE, TTC, run_ttc, write_prompt
 
-from ttc_cli.engine.model_file import default_model_path
+from ttc_cli.models.files import default_model_path
 
 SECRET = "sk-test-0123456789-never-print-me"
 SERVE = [*TTC, "serve"]  # llama_cpp.server with ttc's guard, as README says

@@ -29,7 +29,7 @@ def test_no_strategy_ever_spends_more_than_its_budget(engine, strategy, budget):
     assert data["budget"]["limit"] == budget
     assert 0 < data["budget"]["spent"] <= budget
     assert data["usage"]["generated_tokens"] == data["budget"]["spent"]
-    if STRATEGIES[strategy].search:  # steps, rollouts and judgements
+    if STRATEGIES[strategy].is_search:  # steps, rollouts and judgements
         u = data["usage"]
         assert u["tree_tokens"] + u["rollout_tokens"] + u.get("judge_tokens", 0) == data["budget"]["spent"]
     else:
@@ -38,7 +38,7 @@ def test_no_strategy_ever_spends_more_than_its_budget(engine, strategy, budget):
     if budget <= 2:
         assert data["stopped_because"] == "budget"
         # A search holds tokens back for judging its steps, and a step cut by the budget is not judged.
-        assert data["budget"]["spent"] == budget or STRATEGIES[strategy].search
+        assert data["budget"]["spent"] == budget or STRATEGIES[strategy].is_search
     assert isinstance(events[-1], Final) and sum(isinstance(e, Final) for e in events) == 1
 
 
@@ -98,7 +98,7 @@ def test_ask_closes_its_engines_even_when_the_run_fails(monkeypatch):
     from fake_engine import FakeEngine, Script
 
     import ttc_cli.cli as cli
-    import ttc_cli.runner as runner
+    import ttc_cli.pipeline as pipeline
 
     engines = [FakeEngine([Script("The answer is 4.")]) for _ in range(2)]
     closed: list[FakeEngine] = []
@@ -110,7 +110,7 @@ def test_ask_closes_its_engines_even_when_the_run_fails(monkeypatch):
     def broken(*a, **k):
         raise RuntimeError("a bug mid-run")
 
-    monkeypatch.setattr(runner, "execute", broken)
+    monkeypatch.setattr(pipeline, "execute", broken)
     with pytest.raises(RuntimeError, match="a bug mid-run"):
         cli.main(["ask", "What is 2 + 2?", "--no-live", "-q"])
     assert closed == [engines[0], engines[1]]

@@ -374,7 +374,8 @@ def test_search_defaults_come_from_the_preset_and_options_override_them(user_pat
 @pytest.mark.parametrize(
     "yaml_text, needle",
     [
-        ("search: {low: {width: -1}}\n", "search.low.width must be an integer"),
+        ("search: {low: {beams: -1}}\n", "search.low.beams must be an integer"),
+        ("search: {low: {width: 2}}\n", "search.low.width: beams kept per step is `beams` now"),
         ("search: {low: {depth: 3}}\n", "search.low has unknown key(s) depth"),
         ("search: {exploration: high}\n", "search.exploration must be a number"),
         ("search: [1]\n", "'search' must be a mapping"),
@@ -474,6 +475,22 @@ def test_search_params_defaults_are_the_built_in_profiles_medium_preset():
     from ttc_cli.profile import load_profile
 
     assert search_params(load_profile(), "medium", PlanOptions(), "\n\n") == SearchParams()
+
+
+def test_every_search_knob_is_an_option_and_a_profile_key_of_the_same_name():
+    """SearchParams declares the knobs; the options and the profile's `search:` section follow it (a key
+    it does not declare is refused: test_a_bad_search_profile_is_a_usage_error)."""
+    from dataclasses import fields
+
+    from ttc_cli.options import PlanOptions
+    from ttc_cli.profile import load_profile
+    from ttc_cli.strategies.search_params import PER_PRESET, WORDS
+
+    options = {f.name for f in fields(PlanOptions)}
+    assert set(PER_PRESET) | set(WORDS) <= options
+    profile = load_profile().search
+    assert set(WORDS) <= set(profile)
+    assert all(set(profile[preset]) == set(PER_PRESET) for preset in ("low", "medium", "high", "max"))
 
 
 def test_width_of_a_sampling_run_is_the_samples_in_flight_and_a_search_keeps_beams(user_path):

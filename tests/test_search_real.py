@@ -92,7 +92,7 @@ def test_children_fork_their_parents_cache_instead_of_reevaluating_the_path(engi
 
 def test_a_separate_verifier_model_is_charged_to_the_same_budget(engine):
     from ttc_cli.engine.llama import LlamaEngine
-    from ttc_cli.engine.model_file import default_model_path
+    from ttc_cli.models.files import default_model_path
 
     judge = LlamaEngine(default_model_path(), n_ctx=512, n_seq_max=2)
     try:
@@ -140,7 +140,7 @@ def test_refine_sizes_the_cache_from_the_users_own_long_prompts(user_path):
     """A user's refine prompts are part of the conversation the cache must hold: sized from their real
     tokens, a long critique request fits instead of filling the cache mid-run."""
     from ttc_cli.engine.llama import LlamaEngine
-    from ttc_cli.engine.model_file import default_model_path
+    from ttc_cli.models.files import default_model_path
 
     prompts = user_path / "prompts"
     prompts.mkdir(parents=True, exist_ok=True)

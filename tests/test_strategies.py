@@ -188,7 +188,7 @@ def test_budget_is_charged_exactly_and_never_exceeded(strategy, lengths, samples
     events, final = run(strategy, ctx)
     spent_seen = [e.spent for e in events if isinstance(e, TokensGenerated)]
     assert spent_seen == sorted(spent_seen) and all(s <= limit for s in spent_seen)
-    if STRATEGIES[strategy].search:  # steps and judgements: every spent token is in the tree or the judge
+    if STRATEGIES[strategy].is_search:  # steps and judgements: every spent token is in the tree or the judge
         usage = dict(final.usage)
         assert ctx.budget.spent <= limit
         assert ctx.engine.stats.generated_tokens == ctx.budget.spent
@@ -196,7 +196,7 @@ def test_budget_is_charged_exactly_and_never_exceeded(strategy, lengths, samples
         assert ctx.budget.spent == in_tree + usage.get("judge_tokens", 0)
         assert final.stopped_because in {"budget", "completed"}
         return
-    n = samples if STRATEGIES[strategy].samples else 1
+    n = samples if STRATEGIES[strategy].takes_samples else 1
     wanted = sum(lengths[i % len(lengths)] + 1 for i in range(n))  # each text plus its end token
     assert ctx.budget.spent == min(limit, wanted) <= limit
     assert sum(c.tokens for c in final.candidates) == ctx.budget.spent

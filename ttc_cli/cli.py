@@ -15,6 +15,7 @@ import os
 import sys
 from contextlib import ExitStack, closing, nullcontext
 from dataclasses import asdict, replace
+from functools import partial
 from typing import Annotated, Any
 
 import typer
@@ -23,8 +24,8 @@ from ttc_cli import __version__, runlog
 from ttc_cli.cli_bench import bench
 from ttc_cli.cli_models import models_app
 from ttc_cli.cli_runs import replay, runs, show
-from ttc_cli.engines import load_engine
 from ttc_cli.interrupts import Interrupts
+from ttc_cli.loading import load_engine
 from ttc_cli.options import EngineOptions, OutputOptions, PlanOptions, with_options
 
 app = typer.Typer(
@@ -127,8 +128,9 @@ def ask(
     out: OutputOptions,
 ) -> None:
     """Answer one question with the chosen strategy and budget."""
+    from ttc_cli.pipeline import LogEntry, run
     from ttc_cli.plan import build
-    from ttc_cli.runner import execute, isolation_of, prepare
+    from ttc_cli.runner import isolation_of, prepare
     from ttc_cli.ui.terminal import isolation_note, listener, new_state, stderr_console
 
     the_plan = build(_read_question(question), strategy, opts)
@@ -145,14 +147,11 @@ def ask(
             from ttc_cli.ui.live import LiveView
 
             view = LiveView(console, new_state(the_plan, engine))
-        recorder = runlog.Recorder() if runlog.enabled(out.no_log) else None
+        log = LogEntry("ask", _logged_options(opts, engine_opts)) if runlog.enabled(out.no_log) else None
         with view or nullcontext():
-            hear = listener(view, engine_opts.verbose, recorder)
-            result = execute(the_plan, run_ctx, hear, load_s=load_s)
+            hear = partial(listener, view, engine_opts.verbose)
+            result, data = run(the_plan, run_ctx, log, hear, load_s=load_s)
 
-    data = result.to_json()
-    if recorder is not None:
-        runlog.write("ask", data, recorder, _logged_options(opts, engine_opts))
     answer = result.final.response if full else result.final.answer
     _emit(json.dumps(data, ensure_ascii=False) if out.as_json else answer.rstrip())
     if console is not None:
@@ -185,9 +184,10 @@ def compare(
     """Run several strategies (and/or models) on the same question and budget, side by side."""
     import secrets
 
-    from ttc_cli.engine.model_file import resolve_model_path
+    from ttc_cli.models.files import resolve_model_path
+    from ttc_cli.pipeline import LogEntry, run
     from ttc_cli.plan import build_each
-    from ttc_cli.runner import execute, isolation_of, prepare
+    from ttc_cli.runner import isolation_of, prepare
     from ttc_cli.ui.terminal import isolation_note, listener, new_state, stderr_console
 
     text = _read_question(question)
@@ -202,7 +202,8 @@ def compare(
     paths = [m if remote else resolve_model_path(m) for m in wanted]
 
     console = stderr_console(out.quiet)
-    results = []
+    log = LogEntry("compare", _logged_options(opts, engine_opts)) if runlog.enabled(out.no_log) else None
+    data: list[dict[str, Any]] = []
     with Interrupts() as interrupts, ExitStack() as stack:
         judge = _loaded(stack, _load_verifier(opts.verifier_model, engine_opts, interrupts.stop))
         for path in paths:
@@ -225,16 +226,11 @@ def compare(
                             break
                         if view is not None:
                             view.select(i)
-                        recorder = runlog.Recorder() if runlog.enabled(out.no_log) else None
-                        hear = listener(view, engine_opts.verbose, recorder)
-                        results.append(execute(p, run_ctx, hear, load_s=load_s if i == 0 else 0.0))
-                        if recorder is not None:
-                            logged = _logged_options(opts, engine_opts)
-                            runlog.write("compare", results[-1].to_json(), recorder, logged)
-        if not results:
+                        hear = partial(listener, view, engine_opts.verbose)
+                        data.append(run(p, run_ctx, log, hear, load_s=load_s if i == 0 else 0.0)[1])
+        if not data:
             interrupts.check()  # stopped before the first run: there is nothing to show
 
-    data = [r.to_json() for r in results]
     if out.as_json:
         _emit(json.dumps(data, ensure_ascii=False))
     else:

@@ -1,24 +1,26 @@
 """`ttc bench FILE`: score strategies, budgets and models on the user's own questions (bench/ does the
-work; this module is the command: its options, the progress bar, and what goes to stdout and files)."""
+work, ui/bench_progress.py shows it; this module is the command: its options, the order of the runs, and
+what goes to stdout and files)."""
 
 from __future__ import annotations
 
 import json
 import sys
 from contextlib import closing
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from ttc_cli import runlog
-from ttc_cli.bench.metrics import Summary, summarise
-from ttc_cli.bench.run import Config, Outcome, run_model
-from ttc_cli.engines import load_engine
+from ttc_cli.bench.metrics import Summary
+from ttc_cli.bench.run import Config, run_model
 from ttc_cli.errors import UsageError
 from ttc_cli.interrupts import Interrupts
+from ttc_cli.loading import load_engine
 from ttc_cli.options import EngineOptions, OutputOptions, PlanOptions, with_options
+from ttc_cli.ui.bench_progress import BenchProgress
 
 
 def _many(*names: str, help: str) -> Any:  # noqa: A002 - Typer's own keyword
@@ -76,14 +78,14 @@ def bench(
     options = replace(options, seed=seed)
     _check_plans(items[0].question, configs, options)
     if engine_opts.backend != "openai":  # every model file is found before the first one loads
-        from ttc_cli.engine.model_file import resolve_model_path
+        from ttc_cli.models.files import resolve_model_path
 
         for m in dict.fromkeys(c.model for c in configs):
             resolve_model_path(m)
     log = runlog.enabled(out.no_log)
     if not log:
         sys.stderr.write("ttc: the run log is off, so this bench cannot be resumed if it is stopped\n")
-    state = _Progress(configs, len(items), quiet=out.quiet or out.no_live)  # --no-live: no progress bar
+    state = BenchProgress(configs, len(items), quiet=out.quiet or out.no_live)  # --no-live: no progress bar
     with Interrupts() as interrupts, state:
         for model in dict.fromkeys(c.model for c in configs):
             if interrupts.stop.is_set():
@@ -103,7 +105,9 @@ def bench(
         "configs": [r.to_json() for r in results],
     }
     if fit_name is not None:
-        data["fit"] = _fit(fit_name, state.outcomes, fit_cap, seed, str(file))
+        from ttc_cli.bench.fit import fit_outcomes
+
+        data["fit"] = fit_outcomes(fit_name, state.outcomes, fit_cap, seed, str(file))
     data["runs"] = [
         {"id": o.item.id, "config": o.config.label(True), "answer": o.result.get("answer"),
          "gold": o.item.answer, "right": o.right, "confidence": o.result.get("confidence"),
@@ -124,104 +128,6 @@ def _check_plans(question: str, configs: list[Config], options: PlanOptions) -> 
 
     for c in configs:
         build(question, c.strategy, replace(options, budget=c.budget))
-
-
-@dataclass
-class _Progress:
-    """The progress bar on stderr (ETA, and each configuration's running accuracy), and the outcomes."""
-
-    configs: list[Config]
-    total: int
-    quiet: bool
-    outcomes: list[Outcome] = field(default_factory=list)
-    _bar: Any = None
-    _tasks: dict[Config, Any] = field(default_factory=dict)
-
-    @property
-    def several(self) -> bool:
-        """Whether the bench compares models (labels then name them)."""
-        return len({c.model for c in self.configs}) > 1
-
-    def __enter__(self) -> _Progress:
-        from ttc_cli.ui.terminal import stderr_console
-
-        console = stderr_console(self.quiet)
-        if console is not None:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self._bar = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                console=console, transient=False,
-            )  # fmt: skip
-            for c in self.configs:
-                self._tasks[c] = self._bar.add_task(c.label(self.several), total=self.total)
-            self._bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-    def add(self, outcome: Outcome) -> None:
-        self.outcomes.append(outcome)
-        if self._bar is not None:
-            mine = [o for o in self.outcomes if o.config == outcome.config]
-            right = sum(o.right for o in mine)
-            label = f"{outcome.config.label(self.several)}  {right}/{len(mine)} right"
-            self._bar.update(self._tasks[outcome.config], advance=1, description=label)
-
-    def summaries(self) -> list[Summary]:
-        out = []
-        for c in self.configs:
-            mine = [(o.result, o.right, o.item.answer) for o in self.outcomes if o.config == c]
-            if mine:
-                s = summarise((c.model or "default" if self.several else "", c.strategy, c.budget), mine)
-                out.append(s)
-        return out
-
-
-def _fit(name: str, outcomes: list[Outcome], cap: int | None, seed: int, source: str) -> dict[str, Any]:
-    from ttc_cli.bench.fit import calibrate_greedy, fit, recorded
-    from ttc_cli.bench.profile_file import write_profile
-
-    configs = list(dict.fromkeys(o.config for o in outcomes))
-    sampled = [c for c in configs if c.strategy == "self-consistency"]
-    greedy = [c for c in configs if c.strategy == "greedy"]
-    if not sampled and not greedy:
-        raise UsageError(
-            "--fit replays self-consistency's samples (auto's routes) and calibrates greedy's confidence",
-            "add -s self-consistency (with --no-early-stop), -s greedy, or both",
-        )
-    if (count := len({o.item.id for o in outcomes})) < 4:
-        raise UsageError(f"--fit needs at least 4 questions, this bench has {count}", "raise --limit")
-    result: dict[str, Any] = {}
-    model = greedy[0].model if greedy else None
-    if sampled:
-        source_config = max(
-            sampled, key=lambda c: sum(len(o.result["candidates"]) for o in outcomes if o.config == c)
-        )
-        mine = [o for o in outcomes if o.config == source_config]
-        fixed: dict[str, dict[str, tuple[bool, int]]] = {}
-        for o in outcomes:
-            fixed.setdefault(o.config.label(True), {})[o.item.id] = (o.right, o.result["budget"]["spent"])
-        result = fit(recorded([(o.item.id, o.item.answer, o.result) for o in mine]), cap, seed, fixed)
-        result["source"] = source_config.label(True)
-        model = source_config.model if any(c.model == source_config.model for c in greedy) else model
-    if greedy:
-        mine = [o for o in outcomes if o.config in greedy and o.config.model == model]
-        chosen = [_greedy_run(o) for o in mine if o.result.get("chosen") is not None]
-        calibrated = calibrate_greedy(chosen, seed)
-        result["greedy_confidence"] = {"model": model or "default", **calibrated} if calibrated else None
-    if "routes" not in result and not result.get("greedy_confidence"):
-        raise UsageError("greedy stated under 2 answers in --fit's half of the questions", "raise --limit")
-    result["profile"] = str(write_profile(name, result, source))
-    return result
-
-
-def _greedy_run(o: Outcome) -> tuple[str, bool, float, bool]:
-    """(question id, right?, mean log-prob, stated an answer?) of a greedy run, for its calibration."""
-    chosen = next(c for c in o.result["candidates"] if c["index"] == o.result["chosen"])
-    return o.item.id, o.right, float(chosen["mean_logprob"]), chosen["answer"] is not None
 
 
 def _write_outputs(

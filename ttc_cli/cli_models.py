@@ -1,5 +1,5 @@
 """`ttc models`: the GGUF models found in ttc's aliases, ollama, the Hugging Face cache and LM Studio, and
-`ttc models alias NAME PATH` to name one (see engine/stores.py for where each store keeps them)."""
+`ttc models alias NAME PATH` to name one (see models/stores.py for where each store keeps them)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ def models(
     """List the models -m can name, with what their GGUF metadata says."""
     if ctx.invoked_subcommand is not None:
         return
-    from ttc_cli.engine.gguf_info import describe
-    from ttc_cli.engine.stores import all_models
+    from ttc_cli.models.gguf_info import describe
+    from ttc_cli.models.stores import all_models
 
     rows: list[dict[str, Any]] = []
     for found in all_models():
@@ -47,8 +47,8 @@ def alias(
     path: Annotated[Path, typer.Argument(help="The .gguf file it names.")],
 ) -> None:
     """Name a GGUF file, so `-m NAME` loads it."""
-    from ttc_cli.engine.model_file import check_gguf
-    from ttc_cli.engine.stores import aliases_file, set_alias
+    from ttc_cli.models.files import check_gguf
+    from ttc_cli.models.stores import aliases_file, set_alias
 
     check_gguf(path.expanduser())
     set_alias(name, path.expanduser())

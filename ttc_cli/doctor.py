@@ -8,8 +8,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ttc_cli.caches import cache_dir
 from ttc_cli.engine import throughput
-from ttc_cli.engine.host import cache_dir, cpu_advertises_amx, cpu_signature
+from ttc_cli.engine.host import cpu_advertises_amx, cpu_signature
 
 
 def measure_now(load: Callable[[], Any], widest: int, stop: threading.Event) -> dict[str, throughput.Curve]:
@@ -33,10 +34,10 @@ def report(measured: dict[str, throughput.Curve] | None = None) -> dict[str, Any
     """The host and every cached curve (`measured`: curves this command just measured, by key)."""
     import os
 
-    from ttc_cli.config import user_path
     from ttc_cli.engine.host import extra_bufts_verdicts
     from ttc_cli.engine.llama import build_features, llama_version, supports_gpu_offload
-    from ttc_cli.engine.stores import all_models
+    from ttc_cli.models.stores import all_models
+    from ttc_cli.yaml_layers import user_path
 
     curves = throughput.all_cached() | (measured or {})
     stores: dict[str, int] = {}
@@ -119,8 +120,8 @@ def _sandbox() -> str:
 
 def _servers() -> list[dict[str, Any]]:
     """The OpenAI-compatible servers ttc has probed, with what each offered."""
+    from ttc_cli.caches import read_cache
     from ttc_cli.engine.capabilities import CAPABILITY_CACHE, Capabilities
-    from ttc_cli.engine.host import read_cache
 
     out = []
     for key, entry in sorted(read_cache(CAPABILITY_CACHE).items()):

@@ -23,7 +23,6 @@ from ttc_cli.answers.examples import stub_code
 from ttc_cli.answers.scoring import SCORERS
 from ttc_cli.answers.stopping import RULES, EarlyStopping
 from ttc_cli.budget import TokenBudget
-from ttc_cli.config import HYBRID, PromptTemplate, guess_task, load_prompt
 from ttc_cli.engine.forcing import Thinking
 from ttc_cli.engine.sequence import MAX_SEQUENCES, SamplingParams
 from ttc_cli.errors import UsageError
@@ -34,7 +33,8 @@ from ttc_cli.profile import Profile, load_profile
 from ttc_cli.strategies import STRATEGIES, Strategy, get_strategy, sampling_names
 from ttc_cli.strategies.code import CodeTesting, code_testing
 from ttc_cli.strategies.programs import LIMITS
-from ttc_cli.strategies.search_params import PICKS, SearchParams
+from ttc_cli.strategies.search_params import PER_PRESET, PICKS, WORDS, SearchParams
+from ttc_cli.task_prompts import HYBRID, PromptTemplate, guess_task, load_prompt
 from ttc_cli.verifiers import check_verifier
 from ttc_cli.verifiers.base import AGGREGATES
 
@@ -316,10 +316,6 @@ def budget_forcing(profile: Profile, opts: PlanOptions) -> Thinking | None:
     return Thinking(**profile.thinking, budget=opts.think_budget, minimum=minimum)
 
 
-_MINIMUM = {"beams": 1, "expansions": 1, "step_tokens": 1, "lookahead": 0, "rollouts": 0, "refine_rounds": 1}
-_WORDS = ("verifier", "aggregate", "pick", "exploration")  # profile `search:` keys that apply to every preset
-
-
 def search_params(
     profile: Profile, preset: str, opts: PlanOptions, delimiter: str, search: bool = True
 ) -> SearchParams:
@@ -328,14 +324,14 @@ def search_params(
     (`search` False) --beams is not read: those strategies keep no beams."""
     conf = profile.search
     numbers = conf.get(preset) or conf.get(profile.default_budget) or {}
-    values: dict[str, Any] = {key: conf[key] for key in _WORDS if key in conf} | numbers
+    values: dict[str, Any] = {key: conf[key] for key in WORDS if key in conf} | numbers
     values |= {
         f.name: getattr(opts, f.name)
         for f in fields(SearchParams)
         if getattr(opts, f.name, None) is not None and (search or f.name != "beams")
     }
     params = replace(SearchParams(), delimiter=delimiter, **values)
-    for key, low in _MINIMUM.items():
+    for key, low in PER_PRESET.items():
         value = getattr(params, key)
         if value < low:
             flag = "--" + key.replace("_", "-")

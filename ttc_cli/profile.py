@@ -15,8 +15,9 @@ from typing import Any
 
 from ttc_cli.answers.behaviour import SIGNALS
 from ttc_cli.budget import TokenBudget
-from ttc_cli.config import invalid, key_name, keys_text, load_layers, require
 from ttc_cli.errors import UsageError
+from ttc_cli.strategies.search_params import PER_PRESET, WORDS
+from ttc_cli.yaml_layers import invalid, key_name, keys_text, load_layers, require
 
 
 @dataclass(frozen=True)
@@ -252,26 +253,22 @@ def _search(section: object, where: list[Path]) -> dict[str, Any]:
     return search
 
 
-SEARCH_INTS = ("beams", "expansions", "step_tokens", "lookahead", "rollouts", "refine_rounds")
-SEARCH_WORDS = ("verifier", "aggregate", "pick")
-
-
 def _check_search(search: Any, where: list[Path]) -> None:
     """`search:` holds tree-search defaults: words and `exploration` at the top, numbers per preset."""
     require(isinstance(search, dict), where, "'search' must be a mapping")
     for key, value in search.items():
-        if key in SEARCH_WORDS:
-            require(isinstance(value, str), where, f"search.{key_name(key)} must be a string")
-        elif key == "exploration":
+        if key == "exploration":
             ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
             require(ok, where, "search.exploration must be a number ≥ 0")
+        elif key in WORDS:
+            require(isinstance(value, str), where, f"search.{key_name(key)} must be a string")
         else:
             require(
                 isinstance(value, dict),
                 where,
                 f"search.{key_name(key)} must be a mapping of numbers per preset",
             )
-            extra = set(value) - set(SEARCH_INTS)
+            extra = set(value) - set(PER_PRESET)
             renamed = "width" in extra and "beams kept per step is `beams` now (`width`: samples at once)"
             require(not renamed, where, f"search.{key_name(key)}.width: {renamed}")
             require(not extra, where, f"search.{key_name(key)} has unknown key(s) {keys_text(extra)}")

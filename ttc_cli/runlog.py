@@ -64,7 +64,7 @@ def enabled(no_log: bool = False) -> bool:
 
 
 def path() -> Path:
-    from ttc_cli.config import user_path
+    from ttc_cli.yaml_layers import user_path
 
     return user_path() / FILE
 

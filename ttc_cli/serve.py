@@ -75,7 +75,7 @@ def guard_model_loads(
 def resolved(argv: list[str]) -> list[str]:
     """argv with its `--model` (a path, or a name ttc's model stores know, e.g. ollama's `qwen2.5:7b`)
     as a GGUF file's path; a model that is not there is ttc's one-line error, not the server's traceback."""
-    from ttc_cli.engine.model_file import resolve_model_path
+    from ttc_cli.models.files import resolve_model_path
 
     out = list(argv)
     for i, arg in enumerate(out):

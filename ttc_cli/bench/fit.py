@@ -12,7 +12,7 @@ a route), and say so.
 
 Where the bench ran greedy, its confidence is calibrated on the same split: a logistic map from the
 answer's mean log-probability to the chance it is right (answers.calibration), fitted on the first half
-and scored on the second.
+and scored on the second. `fit_outcomes` does both from a bench's outcomes and writes the profile.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from typing import Any
 from ttc_cli.answers.calibration import platt, platt_fit
 from ttc_cli.answers.extract import answer_key, answers_equal
 from ttc_cli.bench.metrics import auroc, calibration_error
+from ttc_cli.bench.run import Outcome
+from ttc_cli.errors import UsageError
 from ttc_cli.profile import DIFFICULTIES
 
 PROBE = 4
@@ -168,3 +170,50 @@ def fit(
         ),
         "all_fixed": {k: {"accuracy": round(a, 4), "tokens": round(t)} for k, (a, t) in rivals.items()},
     }
+
+
+def fit_outcomes(
+    name: str, outcomes: list[Outcome], cap: int | None, seed: int, source: str
+) -> dict[str, Any]:
+    """`ttc bench --fit NAME`: auto's routes replayed from self-consistency's samples and greedy's confidence
+    calibrated, from a bench's outcomes, written as the user's profile NAME; returns what was fitted."""
+    from ttc_cli.bench.profile_file import write_profile
+
+    configs = list(dict.fromkeys(o.config for o in outcomes))
+    sampled = [c for c in configs if c.strategy == "self-consistency"]
+    greedy = [c for c in configs if c.strategy == "greedy"]
+    if not sampled and not greedy:
+        raise UsageError(
+            "--fit replays self-consistency's samples (auto's routes) and calibrates greedy's confidence",
+            "add -s self-consistency (with --no-early-stop), -s greedy, or both",
+        )
+    if (count := len({o.item.id for o in outcomes})) < 4:
+        raise UsageError(f"--fit needs at least 4 questions, this bench has {count}", "raise --limit")
+    result: dict[str, Any] = {}
+    model = greedy[0].model if greedy else None
+    if sampled:
+        source_config = max(
+            sampled, key=lambda c: sum(len(o.result["candidates"]) for o in outcomes if o.config == c)
+        )
+        mine = [o for o in outcomes if o.config == source_config]
+        fixed: dict[str, dict[str, tuple[bool, int]]] = {}
+        for o in outcomes:
+            fixed.setdefault(o.config.label(True), {})[o.item.id] = (o.right, o.result["budget"]["spent"])
+        result = fit(recorded([(o.item.id, o.item.answer, o.result) for o in mine]), cap, seed, fixed)
+        result["source"] = source_config.label(True)
+        model = source_config.model if any(c.model == source_config.model for c in greedy) else model
+    if greedy:
+        mine = [o for o in outcomes if o.config in greedy and o.config.model == model]
+        chosen = [_greedy_run(o) for o in mine if o.result.get("chosen") is not None]
+        calibrated = calibrate_greedy(chosen, seed)
+        result["greedy_confidence"] = {"model": model or "default", **calibrated} if calibrated else None
+    if "routes" not in result and not result.get("greedy_confidence"):
+        raise UsageError("greedy stated under 2 answers in --fit's half of the questions", "raise --limit")
+    result["profile"] = str(write_profile(name, result, source))
+    return result
+
+
+def _greedy_run(o: Outcome) -> tuple[str, bool, float, bool]:
+    """(question id, right?, mean log-prob, stated an answer?) of a greedy run, for its calibration."""
+    chosen = next(c for c in o.result["candidates"] if c["index"] == o.result["chosen"])
+    return o.item.id, o.right, float(chosen["mean_logprob"]), chosen["answer"] is not None

@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from ttc_cli.config import user_path
 from ttc_cli.errors import UsageError
+from ttc_cli.yaml_layers import user_path
 
 
 def write_profile(name: str, fitted: dict[str, Any], source: str) -> Path:

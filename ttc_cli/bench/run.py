@@ -15,6 +15,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from typing import Any
 
 from ttc_cli import runlog
@@ -122,8 +123,9 @@ def run_model(
     log: bool,
 ) -> Iterator[Outcome]:
     """Every configuration of one loaded model on every question, resumed from the log where it can be."""
+    from ttc_cli.pipeline import LogEntry, run
     from ttc_cli.plan import build
-    from ttc_cli.runner import execute, prepare
+    from ttc_cli.runner import prepare
 
     keys = {(c, i): key(item, c, model_id, options, i) for c in configs for i, item in enumerate(items)}
     done = runlog.bench_done(list(keys.values())) if log else {}
@@ -139,19 +141,22 @@ def run_model(
                 return
             plan = build(item.question, config.strategy, seeded(options, config, i))
             ctx = prepare(plan, engine, None, stop)
-            recorder = runlog.Recorder() if log else None
-            result = execute(plan, ctx, recorder)
-            data = result.to_json()
+            asked = {
+                "plan": asdict(seeded(options, config, i)),
+                "bench": {"id": item.id, "gold": item.answer},
+            }
+            entry = LogEntry("bench", asked, bench_key=k) if log else None
+            result, data = run(plan, ctx, entry, score=partial(_hidden, item))
             if result.interrupted:
                 return  # a cut-short run is not a result; the same command redoes it
-            if item.test is not None:  # scored now, so a resumed bench reads it from the log
-                from ttc_cli.bench.hidden import score
-
-                data["hidden"] = score(item, data)
-            if recorder is not None:
-                logged = {
-                    "plan": asdict(seeded(options, config, i)),
-                    "bench": {"id": item.id, "gold": item.answer},
-                }
-                runlog.write("bench", data, recorder, logged, bench_key=k)
             yield Outcome(item, config, data, is_right(item, data), resumed=False)
+
+
+def _hidden(item: Item, data: dict[str, Any]) -> dict[str, Any]:
+    """A HumanEval-style item's hidden tests, scored once, before the run is logged, so a resumed bench
+    reads the verdict from the log instead of running them again."""
+    if item.test is None:
+        return {}
+    from ttc_cli.bench.hidden import score
+
+    return {"hidden": score(item, data)}

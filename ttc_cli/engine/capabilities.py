@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from ttc_cli.engine.host import read_cache, write_cache
+from ttc_cli.caches import read_cache, write_cache
 from ttc_cli.engine.server import Server
 from ttc_cli.errors import EngineError, UsageError
 

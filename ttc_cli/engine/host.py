@@ -9,43 +9,14 @@ per CPU, llama.cpp build and model file. `TTC_EXTRA_BUFTS=0|1` overrides the pro
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+
+from ttc_cli.caches import read_cache, write_cache
 
 PROBE_CACHE = "host-probe.json"
-
-
-def cache_dir() -> Path:
-    explicit = os.environ.get("TTC_CACHE_PATH")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "ttc"
-
-
-def read_cache(name: str) -> dict[str, Any]:
-    """One of ttc's JSON caches (`name` in the cache dir); empty when missing or unreadable."""
-    try:
-        data = json.loads((cache_dir() / name).read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def write_cache(name: str, data: dict[str, Any]) -> None:
-    """Replace a JSON cache whole (atomically); an unwritable cache costs a recomputation later, no more."""
-    path = cache_dir() / name
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1))
-        tmp.replace(path)
-    except OSError:
-        pass
 
 
 def _cpuinfo() -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ttc_cli.budget import TokenBudget
-from ttc_cli.engine.host import read_cache, write_cache
+from ttc_cli.caches import read_cache, write_cache
 from ttc_cli.engine.sequence import SamplingParams
 
 if TYPE_CHECKING:

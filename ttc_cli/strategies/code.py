@@ -32,11 +32,11 @@ from ttc_cli.answers.behaviour import (
 )
 from ttc_cli.answers.examples import Case, entry_point, extract_examples, question_code
 from ttc_cli.answers.program import extract_program
-from ttc_cli.config import load_aux_prompt
 from ttc_cli.errors import UsageError
 from ttc_cli.events import Candidate, CodeReport, EarlyStop, Execution, Final, GeneratedTests, Vote
 from ttc_cli.execution import ExecutionPool, Outcome
 from ttc_cli.execution.check import Check
+from ttc_cli.task_prompts import load_aux_prompt
 
 WORKERS = 2  # runs at once: they are short, and more would take cores from decoding
 # Why a run ended without results for all its cases, worst first: it says what went wrong.

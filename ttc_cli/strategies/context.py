@@ -1,4 +1,9 @@
-"""What every strategy receives: the question, the engine, the budget and the knobs, in one object."""
+"""What every strategy receives: the question, the engine, the budget and the knobs, in one object.
+
+`runner.prepare` builds it from the plan fitted to the loaded model (the prompt as this model's tokens, the
+length cap and KV cache the budget leaves, a server's prefill dropped), plus what exists only at run time
+(the engine, the budget, the stop flag, the throughput curve). Strategies never see the `Plan` itself:
+plan.py reads the strategy registry, so a strategy reading plan.py would close a circle."""
 
 from __future__ import annotations
 

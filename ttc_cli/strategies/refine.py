@@ -13,7 +13,6 @@ from collections.abc import Generator, Iterator
 from dataclasses import replace
 
 from ttc_cli.answers.extract import extract_answer
-from ttc_cli.config import load_aux_prompt
 from ttc_cli.engine.sequence import FINISH_LENGTH, FINISH_STOP, KvNeeds, common_prefix
 from ttc_cli.engine.sequence import Sequence as KvSeq
 from ttc_cli.events import Event, Final, NodeCreated, NodeExpanded, NodeFinished, NodeStep, TokensGenerated
@@ -21,6 +20,7 @@ from ttc_cli.strategies.candidates import from_steps, shown_answer, stopped_beca
 from ttc_cli.strategies.context import RunContext
 from ttc_cli.strategies.nodes import EXPANDED, FINISHED, OPEN, Node
 from ttc_cli.strategies.tree import Tree
+from ttc_cli.task_prompts import load_aux_prompt
 from ttc_cli.verifiers.base import Verifier
 
 DESCRIPTION = "self-refine: draft, critique, revise until the critique finds no error"

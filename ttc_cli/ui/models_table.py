@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ttc_cli.engine.gguf_info import human_count
+from ttc_cli.models.gguf_info import human_count
 
 
 def print_models(rows: list[dict[str, Any]]) -> None:

@@ -15,10 +15,10 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ttc_cli.config import load_aux_prompt
 from ttc_cli.engine.base import Engine
 from ttc_cli.engine.sequence import KvNeeds, SamplingParams, common_prefix
 from ttc_cli.engine.sequence import Sequence as KvSeq
+from ttc_cli.task_prompts import load_aux_prompt
 from ttc_cli.verifiers.base import Path, PathStep, Verifier, VerifierContext
 
 JUDGE_PARAMS = SamplingParams(temperature=0.0, max_tokens=1, top_logprobs=20, seed=0)

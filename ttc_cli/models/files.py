@@ -40,7 +40,7 @@ def resolve_model_path(model: str | os.PathLike[str] | None) -> Path:
     chosen = model or os.environ.get("TTC_MODEL") or None
     path = Path(chosen).expanduser() if chosen else default_model_path()
     if chosen and not path.exists() and not str(chosen).endswith(".gguf"):
-        from ttc_cli.engine.stores import find
+        from ttc_cli.models.stores import find
 
         path = find(str(chosen))
     check_gguf(path)

@@ -52,7 +52,7 @@ def lmstudio_roots() -> list[Path]:
 
 
 def aliases_file() -> Path:
-    from ttc_cli.config import user_path
+    from ttc_cli.yaml_layers import user_path
 
     return user_path() / "models.yaml"
 

@@ -26,7 +26,7 @@ def load_engine(
         from ttc_cli.errors import UsageError
 
         raise UsageError(f"unknown backend '{opts.backend}'", "choose llama or openai")
-    from ttc_cli.engine.model_file import resolve_model_path
+    from ttc_cli.models.files import resolve_model_path
 
     path = resolve_model_path(model)
     if opts.verbose:
@@ -61,7 +61,7 @@ def _load_remote(
     start = time.perf_counter()
     tokenizer = None
     if opts.tokenizer:
-        from ttc_cli.engine.model_file import resolve_model_path
+        from ttc_cli.models.files import resolve_model_path
 
         tokenizer = resolve_model_path(opts.tokenizer)
     key = os.environ.get(opts.api_key_env) or None

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ttc_cli.engine.host import read_cache, write_cache
+from ttc_cli.caches import read_cache, write_cache
 
 CACHE = "gguf-info.json"
 
