@@ -120,18 +120,22 @@ def replay(db: Path, only: str | None, ks: tuple[int, ...] = (1, 2, 4, 8, 16)) -
     ]
     for name, values in rows.items():
         print(f"{name:<16}" + "".join(f"{v:>8.3f}" for v in values))
-    print("\nearly stop (waves 1, 2, 4, 8; a pass of every trusted test ends the run), N = 16:")
-    for name, (signals, by) in CHOOSERS.items():
-        if signals != "none":
-            acc, drawn, tokens = waves(pools, signals, by)
-            print(f"{name:<16} pass@1 {acc:.3f}  candidates {drawn:5.2f}  tokens {tokens:7.1f}")
+    for passes in (1, 2):
+        print(f"\nearly stop (waves 1, 2, 4, 8; {passes} pass(es) of every trusted test end it), N = 16:")
+        for name, (signals, by) in CHOOSERS.items():
+            if signals != "none":
+                acc, drawn, tokens = waves(pools, signals, by, passes=passes)
+                print(f"{name:<16} pass@1 {acc:.3f}  candidates {drawn:5.2f}  tokens {tokens:7.1f}")
 
 
-def waves(pools: dict[str, dict[str, Any]], signals: str, by: str, n: int = 16) -> tuple[float, float, float]:
+def waves(
+    pools: dict[str, dict[str, Any]], signals: str, by: str, n: int = 16, passes: int = 1
+) -> tuple[float, float, float]:
     """Early stopping replayed: candidates start in index order in waves of 1, 2, 4, 8 (`code.width:
-    grow`); after each wave, a candidate that passed every test the run trusts ends it, and the choice
-    is made among the candidates started. Returns (pass@1, candidates drawn, tokens) per task. The live
-    run also cancels the rest of a wave at the first pass, so it spends a little less than this."""
+    grow`); after each wave, `passes` candidates that passed every test the run trusts end it (the
+    shipped rule: one), and the choice is made among the candidates started. Returns (pass@1, candidates
+    drawn, tokens) per task. The live run also cancels the rest of a wave at the first pass, so it spends
+    a little less than this."""
     right = drawn = tokens = 0.0
     for pool in pools.values():
         ordered = sorted(pool["candidates"], key=lambda c: c["index"])[:n]
@@ -140,7 +144,7 @@ def waves(pools: dict[str, dict[str, Any]], signals: str, by: str, n: int = 16) 
             started = min(len(ordered), started + size)
             size *= 2
             cands = [candidate(c) for c in ordered[:started]]
-            if any(c.tests is not None and passes_everything(c.tests, signals) for c in cands):
+            if sum(c.tests is not None and passes_everything(c.tests, signals) for c in cands) >= passes:
                 break
         testing = CodeTesting(signals=signals, examples=(Case("x", None),))
         final = choose_code(cands, testing, by, "", "", None)
