@@ -120,17 +120,18 @@ def default_stopper(ctx: RunContext) -> Stopper | None:
 
 def sample(
     ctx: RunContext,
-    n: int,
+    samples: int,
     out: Sampled,
     temperature: float | None = None,
     show_votes: bool = False,
     stopper: Stopper | None = None,
 ) -> Iterator[Event]:
-    """Generate up to `n` candidates into `out`, yielding progress, finished candidates and early stops.
+    """Generate up to `samples` candidates into `out` (the run's -n, or fewer: `auto`'s route), yielding
+    progress, finished candidates and early stops.
 
     `stopper` defaults to the run's early-stopping rule; pass one to decide differently (`auto` does).
     """
-    yield from Sampler(ctx, n, out, temperature, show_votes, stopper or default_stopper(ctx)).run()
+    yield from Sampler(ctx, samples, out, temperature, show_votes, stopper or default_stopper(ctx)).run()
 
 
 class Sampler:
@@ -150,13 +151,13 @@ class Sampler:
     def __init__(
         self,
         ctx: RunContext,
-        n: int,
+        samples: int,
         out: Sampled,
         temperature: float | None,
         show_votes: bool,
         stopper: Stopper | None,
     ) -> None:
-        self.ctx, self.n, self.out = ctx, n, out
+        self.ctx, self.samples, self.out = ctx, samples, out
         self.show_votes, self.stopper = show_votes, stopper
         base = ctx.sampling
         self.params = base if temperature is None else replace(base, temperature=temperature)
@@ -166,7 +167,7 @@ class Sampler:
         self.width = 0
         self.votes_seen = -1  # finished votes the width was last chosen from
         self.rule = VoteStop(early.rule, early.confidence) if early is not None else None
-        deepconf = early is not None and early.rule == RULE_DEEPCONF and n > 1
+        deepconf = early is not None and early.rule == RULE_DEEPCONF and samples > 1
         self.traces = TraceFilter(early.warmup, early.window, early.keep) if early and deepconf else None
         self.index: dict[Sequence, int] = {}  # sequence -> candidate index (= its seed offset)
         self.started = 0
@@ -191,7 +192,7 @@ class Sampler:
     def run(self) -> Iterator[Event]:
         ctx, engine = self.ctx, self.ctx.engine
         prompts = {False: ctx.prompt_tokens, True: ctx.program_tokens or ctx.prompt_tokens}
-        kinds = sorted({self.is_program(i) for i in range(self.n)})
+        kinds = sorted({self.is_program(i) for i in range(self.samples)})
         self.roots: dict[bool | str, Sequence] = {}
         try:
             for kind in kinds:
@@ -230,7 +231,7 @@ class Sampler:
         """A code question's test-writing samples, started before the candidates so their tests are
         there when the first candidates end."""
         ctx, code = self.ctx, self.ctx.code
-        if code is None or ctx.test_tokens is None or not code.writes_tests or self.n == 1:
+        if code is None or ctx.test_tokens is None or not code.writes_tests or self.samples == 1:
             return  # one sample has nothing to be chosen from
         yield Phase("prefill", f"{len(ctx.test_tokens)} prompt tokens (tests)")
         root = self.roots["tests"] = ctx.engine.prefill(ctx.test_tokens, ctx.stop)
@@ -254,7 +255,7 @@ class Sampler:
     def start_more(self) -> Iterator[Event]:
         ctx, out = self.ctx, self.out
         yield from self.choose_width()
-        while self.started < out.target(self.n) and self.in_flight < self.width and not self.stopping:
+        while self.started < out.target(self.samples) and self.in_flight < self.width and not self.stopping:
             if ctx.interrupted or ctx.budget.remaining <= 0:
                 break
             seq = ctx.engine.fork(self.roots[self.is_program(self.started)])
@@ -278,36 +279,36 @@ class Sampler:
         """Choose again how many samples decode at once, when a vote has come in since the last choice."""
         ctx, out, early = self.ctx, self.out, self.ctx.early
         known = len(out.candidates) - self.running
-        left = out.target(self.n) - len(out.candidates)  # still to decode, those decoding included
+        left = out.target(self.samples) - len(out.candidates)  # still to decode, those decoding included
         if known == self.votes_seen or left <= 0:
             return
         self.votes_seen = known
-        if early is None or self.n == 1 or self.rule is None:
-            choice, policy = Width(self.n, "no early stop: every sample at once"), "all"
+        if early is None or self.samples == 1 or self.rule is None:
+            choice, policy = Width(self.samples, "no early stop: every sample at once"), "all"
         elif early.width is None and ctx.code is not None and ctx.code.width == "grow":
             wave = 1 << (known + 1).bit_length() - 1  # 1, then 2, 4, 8: each wave twice the last
-            choice, policy = Width(min(self.n, wave), "code: each wave twice the last"), "grow"
+            choice, policy = Width(min(self.samples, wave), "code: each wave twice the last"), "grow"
         elif early.width is None and ctx.code is not None and isinstance(ctx.code.width, int):
-            choice, policy = Width(min(self.n, ctx.code.width), "the profile's code.width"), "fixed"
+            choice, policy = Width(min(self.samples, ctx.code.width), "the profile's code.width"), "fixed"
         elif early.width is not None:
             choice, policy = (
-                Width(min(self.n, early.width), "--width or the profile's early_stop.width"),
+                Width(min(self.samples, early.width), "--width or the profile's early_stop.width"),
                 "fixed",
             )
         elif ctx.throughput is None:
             if ctx.engine.parallel is not None:
                 served = f"the server serves {ctx.engine.parallel} at once"
-                choice, policy = Width(min(self.n, ctx.engine.parallel), served), "fixed"
+                choice, policy = Width(min(self.samples, ctx.engine.parallel), served), "fixed"
             else:
                 none = "the engine has no throughput curve"
-                choice, policy = Width(min(self.n, NO_CURVE_WIDTH), none), "fixed"
+                choice, policy = Width(min(self.samples, NO_CURVE_WIDTH), none), "fixed"
         else:
             counts = [v.weight for v in out.tally.snapshot()]
-            to_stop = votes_to_stop(self.rule, counts, known, out.target(self.n))
+            to_stop = votes_to_stop(self.rule, counts, known, out.target(self.samples))
             choice = choose_width(ctx.throughput, left, to_stop, max(counts, default=0.0), known)
             policy = "measured"
             if choice.width >= left:  # all that is left at once: one width as the rest shrinks
-                choice = Width(self.n, f"all {left} left at once: {choice.detail.split(': ', 1)[-1]}")
+                choice = Width(self.samples, f"all {left} left at once: {choice.detail.split(': ', 1)[-1]}")
         if min(choice.width, left) != min(self.width, left):  # a change that changes what may start
             self.width = choice.width
             yield WidthChosen(choice.width, policy, choice.detail, known)
@@ -396,7 +397,7 @@ class Sampler:
         out = self.out
         if self.stopping or self.stopper is None:
             return
-        decision = self.stopper(out.tally, len(out.candidates) - self.running, out.target(self.n))
+        decision = self.stopper(out.tally, len(out.candidates) - self.running, out.target(self.samples))
         if decision is not None:
             self.stopping = True
             yield self._early_stop(decision)
@@ -418,7 +419,7 @@ class Sampler:
     def close(self) -> Iterator[Event]:
         ctx, out = self.ctx, self.out
         if not self.stopping and not ctx.interrupted and ctx.budget.remaining <= 0:
-            out.unstarted = max(0, out.target(self.n) - self.started)
+            out.unstarted = max(0, out.target(self.samples) - self.started)
         if not out.candidates:
             # Stopped before any sample started (Ctrl-C during the prefill): an empty candidate, so every
             # strategy still has one to report instead of special-casing an empty pool.
@@ -470,7 +471,7 @@ class Sampler:
         return c.execution is not None and c.execution.status == "running"
 
     def _early_stop(self, decision: StopDecision) -> EarlyStop:
-        ctx, out, n = self.ctx, self.out, self.out.target(self.n)
+        ctx, out, n = self.ctx, self.out, self.out.target(self.samples)
         done = [c.tokens for c in out.candidates if c.finish_reason == FINISH_STOP]
         typical = sum(done) / len(done) if done else ctx.sampling.max_tokens
         live = [s for s in self.decoder.live if s not in self.writers]
