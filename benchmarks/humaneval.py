@@ -120,37 +120,46 @@ def replay(db: Path, only: str | None, ks: tuple[int, ...] = (1, 2, 4, 8, 16)) -
     ]
     for name, values in rows.items():
         print(f"{name:<16}" + "".join(f"{v:>8.3f}" for v in values))
-    for passes in (1, 2):
-        print(f"\nearly stop (waves 1, 2, 4, 8; {passes} pass(es) of every trusted test end it), N = 16:")
+    rules = {
+        "one pass ends it (whole waves)": {},
+        "one pass, the rest of its wave cancelled (as live)": {"cancel": True},
+        "two passes end it": {"passes": 2},
+    }
+    for rule, how in rules.items():
+        print(f"\nearly stop, waves of 1, 2, 4, 8 (N = 16): {rule}")
         for name, (signals, by) in CHOOSERS.items():
             if signals != "none":
-                acc, drawn, tokens = waves(pools, signals, by, passes=passes)
+                acc, drawn, tokens = waves(pools, signals, by, **how)
                 print(f"{name:<16} pass@1 {acc:.3f}  candidates {drawn:5.2f}  tokens {tokens:7.1f}")
 
 
 def waves(
-    pools: dict[str, dict[str, Any]], signals: str, by: str, n: int = 16, passes: int = 1
+    pools: dict[str, dict[str, Any]], signals: str, by: str, passes: int = 1, cancel: bool = False
 ) -> tuple[float, float, float]:
     """Early stopping replayed: candidates start in index order in waves of 1, 2, 4, 8 (`code.width:
-    grow`); after each wave, `passes` candidates that passed every test the run trusts end it (the
-    shipped rule: one), and the choice is made among the candidates started. Returns (pass@1, candidates
-    drawn, tokens) per task. The live run also cancels the rest of a wave at the first pass, so it spends
-    a little less than this."""
+    grow`); `passes` candidates that passed every test the run trusts end the run (the shipped rule:
+    one), and the choice is made among the candidates kept. Without `cancel` a wave is kept whole; with
+    it, as live, the wave's samples finish in order of their length (each decodes a token a step) and the
+    first pass cancels those still decoding. Returns (pass@1, candidates kept, tokens) per task."""
     right = drawn = tokens = 0.0
     for pool in pools.values():
-        ordered = sorted(pool["candidates"], key=lambda c: c["index"])[:n]
-        started, size = 0, 1
-        while started < len(ordered):
-            started = min(len(ordered), started + size)
+        ordered = sorted(pool["candidates"], key=lambda c: c["index"])[:16]
+        kept: list[dict[str, Any]] = []
+        size, passed = 1, 0
+        while len(kept) < len(ordered) and passed < passes:
+            wave = ordered[len(kept) : len(kept) + size]
             size *= 2
-            cands = [candidate(c) for c in ordered[:started]]
-            if sum(c.tests is not None and passes_everything(c.tests, signals) for c in cands) >= passes:
-                break
+            for c in sorted(wave, key=lambda c: c["tokens"]) if cancel else wave:
+                kept.append(c)
+                tested = candidate(c).tests
+                passed += tested is not None and passes_everything(tested, signals)
+                if cancel and passed >= passes:
+                    break
         testing = CodeTesting(signals=signals, examples=(Case("x", None),))
-        final = choose_code(cands, testing, by, "", "", None)
+        final = choose_code([candidate(c) for c in kept], testing, by, "", "", None)
         right += next(c for c in ordered if c["index"] == final.chosen).get("hidden_pass", False)
-        drawn += started
-        tokens += sum(c["tokens"] for c in ordered[:started]) + pool["usage"].get("test_tokens", 0)
+        drawn += len(kept)
+        tokens += sum(c["tokens"] for c in kept) + pool["usage"].get("test_tokens", 0)
     return right / len(pools), drawn / len(pools), tokens / len(pools)
 
 
