@@ -35,14 +35,16 @@ def run(
     listen: Callable[[Listener | None], Listener | None] = lambda recorder: recorder,
     load_s: float = 0.0,
     score: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    keep_cut_short: bool = True,
 ) -> tuple[RunResult, dict[str, Any]]:
     """Execute `p`, its events heard by `listen(recorder)` (the recorder, None when the log is off, joined
     with whatever else the command shows); returns the result and its JSON, with `score`'s keys added.
-    A bench's run that Ctrl-C cut short is not logged: it is not a result, and the same command redoes it."""
+    A run Ctrl-C cut short keeps its best answer so far; without `keep_cut_short` (a bench: it is not a
+    result, and the same command redoes it) it is neither scored nor logged."""
     recorder = runlog.Recorder() if log is not None else None
     result = execute(p, ctx, listen(recorder), load_s=load_s)
     data = result.to_json()
-    if result.interrupted and log is not None and log.bench_key is not None:
+    if result.interrupted and not keep_cut_short:
         return result, data
     if score is not None:
         data |= score(data)

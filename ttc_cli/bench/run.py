@@ -146,7 +146,7 @@ def run_model(
                 "bench": {"id": item.id, "gold": item.answer},
             }
             entry = LogEntry("bench", asked, bench_key=k) if log else None
-            result, data = run(plan, ctx, entry, score=partial(_hidden, item))
+            result, data = run(plan, ctx, entry, score=partial(_hidden, item), keep_cut_short=False)
             if result.interrupted:
                 return  # a cut-short run is not a result; the same command redoes it
             yield Outcome(item, config, data, is_right(item, data), resumed=False)
