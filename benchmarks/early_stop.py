@@ -296,11 +296,15 @@ def reorder(path: Path, orders: int, span: tuple[int, int | None] | None = None)
 
 # ---- live ------------------------------------------------------------------------------------------
 LIVE_RUNS: dict[str, dict[str, Any]] = {
-    "auto": {"strategy": "auto"},
-    "sc16-deepconf": {"strategy": "self-consistency", "stop_rule": "deepconf"},
-    "sc16-beta": {"strategy": "self-consistency"},
+    # answer probes arrived on 2026-12-04; the runs before them keep their meaning with probe=False
+    "auto": {"strategy": "auto", "probe": False},
+    "sc16-deepconf": {"strategy": "self-consistency", "stop_rule": "deepconf", "probe": False},
+    "sc16-beta": {"strategy": "self-consistency", "probe": False},
     "sc16-off": {"strategy": "self-consistency", "early_stop": False},
-    "sc16-w2": {"strategy": "self-consistency", "width": 2},  # the fixed width before 2026-12-01
+    "sc16-w2": {"strategy": "self-consistency", "width": 2, "probe": False},  # the width before 2026-12-01
+    # answer probes with the profile's probe settings, as benchmarks/probes.py replay chose them (beta 0.8)
+    "sc16-probe": {"strategy": "self-consistency", "probe": True, "stop_rule": "beta", "confidence": 0.8},
+    "auto-probe": {"strategy": "auto", "probe": True},
     # 16 chain-of-thought samples and 8 programs in one pool, every one run to its end; its 16 texts
     # alone are an SC@16 of their own, so one run answers both sides of the comparison, paired
     "hybrid16+8-off": {
@@ -389,6 +393,7 @@ def live(args: argparse.Namespace) -> None:
                 "early_stop": data["early_stop"],
                 "route": data["route"],
                 "widths": [w["width"] for w in (data["width"] or {}).get("chosen", [])],
+                "probes": {k: v for k, v in (data.get("probes") or {}).items() if k != "readings"} or None,
                 "host": cpu_signature(),
                 "gold": row["answer"],
                 "samples": vote_order(events),

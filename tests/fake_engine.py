@@ -5,6 +5,9 @@ i (cycling), one byte per step, then ends; its logit row puts `confidence` on th
 so log-probabilities, and hence scores and vote weights, are controlled by the test. It runs through the
 real `Engine`/`Decoder` code, so budget charging and finish reasons are the production ones.
 
+An answer probe (`engine/answer_probe.py`: greedy, one line) reads the chain it forked from: it writes
+the last "[N]" marker in the chain's text so far, or nothing, so a test scripts what probes find and when.
+
 It also keeps llama.cpp's account of a unified KV cache: every evaluated token takes a cell, a fork's
 copy shares its parent's cells, and a cell is free once no sequence holds it. `reserve` sets the capacity
 and a decode past it fails as llama.cpp's does, so a test can check that `prepare` reserved enough.
@@ -12,11 +15,13 @@ and a decode past it fails as llama.cpp's does, so a test can check that `prepar
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass
 
 import numpy as np
 
+from ttc_cli.engine.answer_probe import PROBE_STOP
 from ttc_cli.engine.base import Engine
 from ttc_cli.engine.sequence import EvalItem, SamplingParams, Sequence
 from ttc_cli.errors import EngineError
@@ -39,6 +44,20 @@ class _Typist:
 
     def peek(self) -> int:
         return EOG if self.pos >= len(self.data) - 1 else self.data[self.pos]
+
+
+class _ProbeTypist(_Typist):
+    """A probe's greedy line: the chain's last "[N]" marker, read when the probe first decodes."""
+
+    def __init__(self) -> None:
+        super().__init__(Script(""))
+        self.read = False
+
+    def start(self, tokens: list[int]) -> None:
+        if not self.read:
+            marks = re.findall(rb"\[(\d+)\]", bytes(t for t in tokens if t < 256))
+            self.data = (b" " + marks[-1] + b".\n" if marks else b"\n") + bytes([0])
+            self.read = True
 
 
 class FakeEngine(Engine):
@@ -114,7 +133,10 @@ class FakeEngine(Engine):
         rows = np.zeros((n_outputs, VOCAB), dtype=np.float32)
         outputs = [slot for slot, _, _, wants in self._last if wants]
         for row, slot in zip(rows, outputs, strict=True):
-            typist = self._by_slot[slot].sampler
+            seq = self._by_slot[slot]
+            typist = seq.sampler
+            if isinstance(typist, _ProbeTypist):
+                typist.start(seq.tokens)
             row[typist.peek()] = typist.confidence
         return rows
 
@@ -125,6 +147,8 @@ class FakeEngine(Engine):
         return token
 
     def new_sampler(self, params: SamplingParams) -> _Typist:
+        if params.temperature == 0 and params.stop == PROBE_STOP:
+            return _ProbeTypist()
         return _Typist(self.scripts[params.seed % len(self.scripts)])
 
     def free_sampler(self, sampler: object) -> None:

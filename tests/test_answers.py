@@ -278,3 +278,10 @@ def test_most_consistent_single_and_empty() -> None:
 )
 def test_similarity(a: str, b: str, expected: float) -> None:
     assert similarity(a, b) == pytest.approx(expected)
+
+
+def test_the_math_prompts_instruction_repeated_is_not_an_answer():
+    echo = 'Finish with "The answer is" followed by the final number.'
+    assert extract_answer(echo) is None
+    assert extract_answer("15 + 27 = 42. The answer is 42.\n" + echo).key == "42"
+    assert extract_answer("The answer is the final number of apples: 12").key == "12"

@@ -93,7 +93,7 @@ def test_plot_without_matplotlib_says_how_to_get_it(monkeypatch, tmp_path: Path)
     from ttc_cli.ui.bench_view import plot_file
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # what an install without [plot] has
-    with pytest.raises(UsageError, match=r"ttc-cli\[plot\]"):
+    with pytest.raises(UsageError, match=r"pip install matplotlib"):
         plot_file(tmp_path / "p.png", [])
 
 
@@ -159,7 +159,8 @@ def test_two_configurations_give_the_table_json_csv_and_plot(tmp_path: Path, use
     expected = calibration_error([r["confidence"] for r in voted], [r["right"] for r in voted])
     assert sc["calibration_error"] == round(expected, 4) > 0  # 3 of 5 right, each stated above 0.6
     assert "ECE" in done.stdout
-    assert set(sc["auroc"]) == {"mean_logprob", "confidence", "score"} and "auroc_score" in rows[1]
+    assert set(sc["auroc"]) == {"mean_logprob", "trace_confidence", "score"} and "auroc_score" in rows[1]
+    assert "auroc_trace_confidence" in rows[1]
 
 
 def test_ctrl_c_keeps_what_finished_and_the_same_command_resumes(tmp_path: Path, user_path: Path):

@@ -155,7 +155,7 @@ LONG_QUESTION = "Please consider this sentence very carefully now. " * 57  # ~40
         pytest.param(("--vote", "nope"), None, "unknown vote 'nope'", id="vote-nope"),
         pytest.param(("--scorer", "nope"), None, "unknown scorer 'nope'", id="scorer-nope"),
         pytest.param(("--profile", "nosuch"), None, "unknown profile 'nosuch'", id="profile-nosuch"),
-        pytest.param(("--task", "nosuch"), None, "unknown prompt 'nosuch'", id="task-nosuch"),
+        pytest.param(("--task", "nosuch"), None, "unknown task 'nosuch'", id="task-nosuch"),
         pytest.param(("--frobnicate",), None, "No such option: --frobnicate", id="unknown-option"),
         pytest.param(
             ("--temperature", "nan", "-b", "20", "-n", "2"),
@@ -295,10 +295,37 @@ def test_a_bad_user_prompt(user_path: Path, content, needle):
     assert_one_line_error(run_ttc("ask", Q), needle, str(path))
 
 
+# ---- budgets in seconds, and -n beyond a preset --------------------------------------------------------
+def test_a_one_second_deadline_ends_eight_samples_on_time_and_says_so():
+    started = time.monotonic()
+    data = ask_json("Tell me a long story about a dragon.", "-s", "self-consistency", "-n", "8", "-b", "1s",
+                    "--seed", "1", "--no-early-stop")  # fmt: skip
+    took = time.monotonic() - started
+    assert data["stopped_because"] == "deadline"
+    budget = data["budget"]
+    assert budget["deadline_s"] == 1.0 and budget["preset"] == "medium" and budget["spent"] < budget["limit"]
+    # It ends at the first step after the deadline (or after the prefill, on a host too busy to finish
+    # even that in a second): the model's load and the process are the rest, not the 4,096 tokens.
+    assert 1.0 <= budget["spent_s"] < 10 and took < 30, (budget, took)
+
+
+def test_more_samples_than_the_preset_pays_for_are_warned_of_on_stderr():
+    done = run_ttc("ask", Q, "-n", "16", "-b", "1s", "--seed", "1")  # the deadline keeps it short
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ttc: warning: the medium budget's 4,096 tokens cannot")
+    assert lines[0].endswith("use --budget high --deadline 1s or --budget 8192 --deadline 1s"), lines
+
+
 # ---- user overrides --------------------------------------------------------------------------------------
 def test_a_user_profile_is_merged_over_the_built_in(user_path: Path):
     write_user_file(user_path, "profiles", "default.yaml", "budgets:\n  low: {tokens: 77}\n")
-    data = ask_json(Q, "-b", "low", "--seed", "1", "--no-early-stop")  # all N run, so all N are seen
+    done = run_ttc("ask", Q, "-b", "low", "--seed", "1", "--no-early-stop", "--json")  # all N run, all seen
+    assert done.returncode == 0, done.stderr
+    # 77 tokens cannot pay for the low preset's 4 samples of up to 256: one warning line says so.
+    assert done.stderr.startswith("ttc: warning: the low budget's 77 tokens cannot pay for 4 samples")
+    assert done.stderr.count("\n") == 1
+    data = json.loads(done.stdout)
     assert data["budget"]["limit"] == 77 and data["budget"]["preset"] == "low"
     assert data["samples"] == 4 and len(data["candidates"]) == 4  # built-in low preset's samples survive
     assert 0 < data["budget"]["spent"] <= 77

@@ -175,7 +175,7 @@ def test_deepconf_cancels_a_low_confidence_trace_after_the_warmup():
     events, final = run("self-consistency", ctx)
     cancels = [e for e in events if isinstance(e, TraceCancelled)]
     assert [c.index for c in cancels] == [2]
-    assert cancels[0].confidence < cancels[0].threshold
+    assert cancels[0].trace_confidence < cancels[0].threshold
     unsure_cand = next(c for c in final.candidates if c.index == 2)
     assert unsure_cand.finish_reason == "cancelled" and unsure_cand.tokens < len(unsure.text)
     assert final.answer == "7"
@@ -349,7 +349,7 @@ def test_deepconf_cancels_traces_live_on_the_real_model(engine, user_path):
     assert cancels, "no trace fell below the warm-up's weakest window"
     by_index = {c["index"]: c for c in data["candidates"]}
     for e in cancels:
-        assert e.confidence < e.threshold
+        assert e.trace_confidence < e.threshold
         assert by_index[e.index]["finish_reason"] == "cancelled"
         assert by_index[e.index]["tokens"] == e.tokens >= 8
     assert data["budget"]["spent"] == sum(c["tokens"] for c in data["candidates"])

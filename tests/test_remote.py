@@ -267,7 +267,7 @@ def test_samples_carry_the_servers_logprobs(server, user_path: Path):
     )
     for c in data["candidates"]:
         assert c["tokens"] > 0 and c["mean_logprob"] < 0  # real log-probabilities, not zeros
-        assert c["confidence"] is not None and c["confidence"] > 0
+        assert c["trace_confidence"] is not None and c["trace_confidence"] > 0
 
 
 @pytest.mark.parametrize("budget", [1, 7, 50, 333])
@@ -582,3 +582,30 @@ def test_a_text_completion_chunk_is_read_in_either_dialect():
         "stop",
         None,
     )
+
+
+def test_answer_probes_run_through_a_server_that_continues_text(server):
+    """With --tokenizer a probe is a text completion of the sample so far plus the cue; without one a
+    server can only answer whole chats, so there are no probes (and no error)."""
+    from ttc_cli.models.files import default_model_path
+
+    args = ("Sam has 3 boxes with 4 pens in each. How many pens?", "-s", "self-consistency", "-n", "3")
+    args += (
+        "--task",
+        "math",
+        "--seed",
+        "2",
+        "--max-tokens",
+        "64",
+        "--probe",
+        "--probe-every",
+        "16",
+        "-b",
+        "400",
+    )
+    data = remote_json(server, *args, "--tokenizer", str(default_model_path()))
+    probes = data["probes"]
+    assert probes["rounds"] >= 1 and all(r["position"] % 16 == 0 for r in probes["readings"])
+    assert data["usage"]["probe_tokens"] == probes["tokens"]
+    assert data["budget"]["spent"] <= 400
+    assert remote_json(server, *args)["probes"] is None

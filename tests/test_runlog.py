@@ -17,7 +17,16 @@ from rich.console import Console
 
 from ttc_cli import runlog
 from ttc_cli.event_codec import decode, encode
-from ttc_cli.events import Candidate, EarlyStop, Execution, Final, TokensGenerated, TreeNode, Vote
+from ttc_cli.events import (
+    Candidate,
+    EarlyStop,
+    Execution,
+    Final,
+    TokensGenerated,
+    TraceCancelled,
+    TreeNode,
+    Vote,
+)
 
 
 def test_events_round_trip_exactly():
@@ -30,6 +39,18 @@ def test_events_round_trip_exactly():
     )  # fmt: skip
     for event in (final, TokensGenerated(5, ((0, 3), (1, 2)))):
         assert decode(json.loads(json.dumps(encode(event)))) == event
+
+
+def test_a_log_from_before_the_renames_still_decodes_its_trace_confidences():
+    """Schema 1 named a candidate's DeepConf score, and a cancelled trace's, `confidence`."""
+    old = {"_": "Candidate", "index": 0, "text": "7", "tokens": 3, "finish_reason": "stop",
+           "mean_logprob": -0.2, "confidence": 11.5}  # fmt: skip
+    assert decode(old).trace_confidence == 11.5
+    cancelled = decode({"_": "TraceCancelled", "index": 2, "tokens": 40, "confidence": 5.1, "threshold": 6.2})
+    assert cancelled == TraceCancelled(2, 40, 5.1, 6.2)
+    final = decode({"_": "Final", "answer": "7", "response": "7", "selection": "v", "stopped_because": "x",
+                    "confidence": 0.8})  # fmt: skip
+    assert final.confidence == 0.8  # the answer's: not renamed
 
 
 def test_an_event_type_this_ttc_does_not_know_is_skipped():

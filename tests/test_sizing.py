@@ -48,6 +48,7 @@ def think_task(user_path) -> str:
     lookahead=st.integers(0, 2),
     rollouts=st.integers(0, 2),
     refine_rounds=st.integers(1, 3),
+    probe_every=st.sampled_from([None, 1, 3, 8]),  # None: answer probes off
 )
 def test_no_valid_options_fill_the_kv_cache(
     think_task,
@@ -66,6 +67,7 @@ def test_no_valid_options_fill_the_kv_cache(
     lookahead,
     rollouts,
     refine_rounds,
+    probe_every,
 ):
     engine = FakeEngine([Script(t) for t in scripts])
     opts = PlanOptions(
@@ -85,6 +87,8 @@ def test_no_valid_options_fill_the_kv_cache(
         lookahead=lookahead,
         rollouts=rollouts,
         refine_rounds=refine_rounds,
+        probe=probe_every is not None,
+        probe_every=probe_every,
     )
     try:
         ctx = prepare(p := build("What is 1 + 2?", strategy, opts), engine)

@@ -81,7 +81,7 @@ def test_filtered_vote_lets_only_the_most_confident_half_vote():
     _, final = run("self-consistency", make_ctx(scripts, samples=5, vote="filtered"))
     assert final.answer == "42"
     assert final.selection.startswith("plurality vote among the 2 most confident of 5: 2 of 2 votes")
-    confident = {c.index: c.confidence for c in final.candidates}
+    confident = {c.index: c.trace_confidence for c in final.candidates}
     assert confident[1] > confident[0]
 
 

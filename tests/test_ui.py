@@ -34,12 +34,12 @@ from ttc_cli.result import RunResult
 from ttc_cli.ui.compare_table import compare_table
 from ttc_cli.ui.live import CompareView, LiveView
 from ttc_cli.ui.state import RunState, on
+from ttc_cli.ui.summary import summary
 from ttc_cli.ui.widgets import (
     budget_bar,
     candidates_table,
     compare_panels,
     run_view,
-    summary,
     vote_tally,
 )
 
@@ -125,9 +125,12 @@ def test_candidate_table_statuses_tokens_and_confidence() -> None:
     state.update(TokensGenerated(210, ((4, 1234),)))
     for i, reason in enumerate(("stop", "length", "budget", "interrupted")):
         state.update(CandidateFinished(cand(i, reason=reason, lp=-0.2)))
-    rows = candidate_rows(render(candidates_table(state)))
+    text = render(candidates_table(state))
+    rows = candidate_rows(text)
     assert [r.split()[1] for r in rows] == ["finished", "length", "budget", "interrupted", "generating"]
     assert f"{math.exp(-0.2):.2f}" in rows[0] and "1,234" in rows[4]
+    # The column is the mean token probability; "confidence" is the answer's alone.
+    assert "tok p" in text.splitlines()[0] and "conf" not in text
 
 
 def test_budget_bar_shows_spent_over_limit() -> None:
@@ -136,6 +139,13 @@ def test_budget_bar_shows_spent_over_limit() -> None:
     text = render(budget_bar(state))
     assert "1,234/4,096 tokens" in text and "0/2 done" in text
     assert text.count("█") == round(1234 / 4096 * 40)
+
+
+def test_a_deadline_shows_in_the_header_and_beside_the_clock() -> None:
+    state = new_state()
+    state.deadline_s = 30.0
+    text = render(run_view(state), width=140)
+    assert "budget medium · 4,096 tokens · 30s deadline" in text and "/30s" in render(budget_bar(state))
 
 
 def test_full_view_has_a_header_and_the_compact_view_does_not() -> None:
@@ -317,3 +327,31 @@ def test_summary_states_the_confidence_and_calls_a_weak_answer_a_guess() -> None
     assert "confidence 0.80" in render(summary(sure), width=200)
     out = render(summary(weak), width=200)
     assert "confidence 0.25: low, treat this answer as a guess" in out
+
+
+def test_the_tally_judges_the_leader_on_samples_that_ended_not_on_those_an_early_stop_cancelled():
+    """2 of 2 ended agree and 6 were cancelled by the stop: the answer's confidence is (2+1)/(2+2) = 0.75,
+    and the tally must not call it low by counting the cancelled ones as evidence."""
+    from ttc_cli.events import Candidate, CandidateFinished, CandidateStarted, RunStarted, Vote, VotesUpdated
+    from ttc_cli.ui.widgets import vote_tally
+
+    def tally(answers: list[str]) -> str:
+        state = RunState("self-consistency", "m", "cpu", 1000, None)
+        state.update(RunStarted("self-consistency", 8, 100, 1000, 10))
+        for i in range(8):
+            state.update(CandidateStarted(i))
+            ended = i < len(answers)
+            answer = answers[i] if ended else None
+            text, reason = (f"The answer is {answer}.", "stop") if ended else ("x", "cancelled")
+            c = Candidate(i, text, 5, reason, -0.1, answer, answer)
+            state.update(CandidateFinished(c))
+        counts: dict[str, int] = {}
+        for a in answers:
+            counts[a] = counts.get(a, 0) + 1
+        state.update(VotesUpdated(tuple(Vote(a, a, n, float(n)) for a, n in counts.items())))
+        console = Console(record=True, width=100, color_system=None)
+        console.print(vote_tally(state))
+        return console.export_text()
+
+    assert "low confidence" not in tally(["7", "7"])  # (2+1)/(2+2) = 0.75, whatever was cancelled
+    assert "1 of 3 for the leader: low confidence" in tally(["7", "9", "5"])  # (1+1)/(3+2) = 0.4

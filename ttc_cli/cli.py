@@ -22,17 +22,26 @@ import typer
 
 from ttc_cli import __version__, runlog
 from ttc_cli.cli_bench import bench
-from ttc_cli.cli_models import models_app
+from ttc_cli.cli_models import complete_model, models_app
 from ttc_cli.cli_runs import replay, runs, show
 from ttc_cli.interrupts import Interrupts
 from ttc_cli.loading import load_engine
-from ttc_cli.options import EngineOptions, OutputOptions, PlanOptions, with_options
+from ttc_cli.options import (
+    STRATEGY_NAMES,
+    Command,
+    EngineOptions,
+    Group,
+    OutputOptions,
+    PlanOptions,
+    choice,
+    with_options,
+)
 
 app = typer.Typer(
     name="ttc",
     help="Test-time compute for small local models: sample, vote and verify within a token budget.",
-    add_completion=False,
-    pretty_exceptions_enable=False,
+    pretty_exceptions_enable=False,  # a bug's traceback stays plain; user mistakes are one line (main)
+    cls=Group,
 )
 
 EXIT_USAGE = 2
@@ -69,12 +78,36 @@ def _emit(result: str) -> None:
 
 
 def _read_question(question: str | None) -> str:
+    """The question: the argument, or stdin ('-' or none). Both at once (`cat report.txt | ttc ask
+    "summarise the risks"`) are joined as llm joins them: the piped text, a blank line, then the argument,
+    so the instruction comes after the material it is about. A terminal on stdin is never read."""
     from ttc_cli.errors import UsageError
 
-    if question is not None and question != "-":
-        return question
     if question is None and sys.stdin.isatty():
         raise UsageError("no question given", 'pass it as an argument (ttc ask "...") or pipe it on stdin')
+    if question == "-" or question is None:
+        return _read_stdin()
+    text = _read_stdin() if _piped() else ""
+    return f"{text.rstrip()}\n\n{question}" if text.strip() else question
+
+
+def _piped() -> bool:
+    """Whether stdin is a pipe or a file: then text is there to join to the argument. Anything else (a
+    terminal, /dev/null, a socket or an inherited descriptor nobody writes to) is left unread, so a
+    question given as an argument never waits on stdin."""
+    import os
+    import stat
+
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):  # closed, or not a real descriptor (an embedding host)
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode)
+
+
+def _read_stdin() -> str:
+    from ttc_cli.errors import UsageError
+
     try:
         return sys.stdin.read()
     except UnicodeDecodeError:
@@ -105,41 +138,70 @@ def _loaded(stack: ExitStack, engine: Any) -> Any:
     return engine
 
 
-QuestionArg = Annotated[str | None, typer.Argument(help="The question; '-' or omitted reads stdin.")]
+QuestionArg = Annotated[
+    str | None,
+    typer.Argument(
+        help="The question; '-' or omitted reads stdin. With text piped in too, the question is that text, "
+        "a blank line, then this argument.",
+        show_default=False,
+    ),
+]
+MODEL_HELP = (
+    "A .gguf path, or a name from `ttc models`: an alias, ollama's qwen2.5:7b, Hugging Face's "
+    "ORG/REPO:QUANT, LM Studio's. Default: $TTC_MODEL, else `ttc models default`, else the built-in "
+    "SmolLM2-135M."
+)
+ENGINE, OUTPUT, STRATEGY = "Model and engine", "Output", "Budget and strategy"  # options.PANELS' names
 
 
-@app.command()
+@app.command(cls=Command)
 @with_options
 def ask(
     question: QuestionArg = None,
     strategy: Annotated[
-        str, typer.Option("--strategy", "-s", help="How to spend the budget (see `ttc strategies`).")
+        str,
+        choice(
+            "--strategy",
+            "-s",
+            noun="strategy",
+            names=STRATEGY_NAMES,
+            panel=STRATEGY,
+            help="How to spend the budget (see `ttc strategies`).",
+        ),
     ] = "self-consistency",
     model: Annotated[
         str | None,
-        typer.Option("--model", "-m", envvar="TTC_MODEL", help="GGUF model file.", show_envvar=True),
+        typer.Option("--model", "-m", help=MODEL_HELP, rich_help_panel=ENGINE, autocompletion=complete_model),
     ] = None,
     full: Annotated[
-        bool, typer.Option("--full", help="Print the chosen response, not just its answer.")
+        bool,
+        typer.Option(
+            "--full", help="Print the chosen response, not just its answer.", rich_help_panel=OUTPUT
+        ),
     ] = False,
     *,
     opts: PlanOptions,
     engine_opts: EngineOptions,
     out: OutputOptions,
 ) -> None:
-    """Answer one question with the chosen strategy and budget."""
+    """Answer one question with the chosen strategy and budget.
+
+    A default shown as (profile) is the --profile's value (built in: profiles/default.yaml)."""
     from ttc_cli.pipeline import LogEntry, run
     from ttc_cli.plan import build
     from ttc_cli.runner import isolation_of, prepare
-    from ttc_cli.ui.terminal import isolation_note, listener, new_state, stderr_console
+    from ttc_cli.ui.terminal import budget_warnings, isolation_note, listener, new_state, stderr_console
 
     the_plan = build(_read_question(question), strategy, opts)
+    if model is None and engine_opts.backend == "openai":  # the server's name for its model, as -m gives it
+        model = os.environ.get("TTC_MODEL") or None
     with Interrupts() as interrupts, ExitStack() as stack:
         judge = _loaded(stack, _load_verifier(opts.verifier_model, engine_opts, interrupts.stop))
         engine, load_s = load_engine(model, engine_opts, interrupts.stop)
         _loaded(stack, engine)
         run_ctx = prepare(the_plan, engine, judge, interrupts.stop)
         interrupts.check()
+        budget_warnings([the_plan], out.quiet)  # a run that cannot start is not warned of
         isolation_note(isolation_of(run_ctx), out.quiet, engine_opts.verbose)
         console = stderr_console(out.quiet)
         view = None
@@ -155,25 +217,36 @@ def ask(
     answer = result.final.response if full else result.final.answer
     _emit(json.dumps(data, ensure_ascii=False) if out.as_json else answer.rstrip())
     if console is not None:
-        from ttc_cli.ui.widgets import summary
+        from ttc_cli.ui.summary import summary
 
         console.print(summary(data))
     if result.interrupted:
         raise typer.Exit(interrupts.exit_code)
 
 
-@app.command()
+@app.command(cls=Command)
 @with_options
 def compare(
     question: QuestionArg = None,
     strategies: Annotated[
         list[str] | None,
-        typer.Option("--strategy", "-s", help="A strategy to run; repeat for several (default: all)."),
+        choice(
+            "--strategy",
+            "-s",
+            noun="strategy",
+            names=STRATEGY_NAMES,
+            panel=STRATEGY,
+            help="A strategy to run; repeat for several (default: all).",
+        ),
     ] = None,
     models: Annotated[
         list[str] | None,
         typer.Option(
-            "--model", "-m", help="GGUF model; repeat for several (default: $TTC_MODEL, else built-in)."
+            "--model",
+            "-m",
+            help=MODEL_HELP + " Repeat for several.",
+            rich_help_panel=ENGINE,
+            autocompletion=complete_model,
         ),
     ] = None,
     *,
@@ -188,7 +261,7 @@ def compare(
     from ttc_cli.pipeline import LogEntry, run
     from ttc_cli.plan import build_each
     from ttc_cli.runner import isolation_of, prepare
-    from ttc_cli.ui.terminal import isolation_note, listener, new_state, stderr_console
+    from ttc_cli.ui.terminal import budget_warnings, isolation_note, listener, new_state, stderr_console
 
     text = _read_question(question)
     if opts.seed is None:  # one seed for every run, so sampling strategies differ only in how they choose
@@ -213,6 +286,7 @@ def compare(
             with closing(engine):  # one model in memory at a time
                 plans = all_plans if strategies else _runnable(all_plans, engine, judge, said)
                 contexts = [prepare(p, engine, judge, interrupts.stop) for p in plans]
+                budget_warnings(plans, out.quiet, said)
                 how = next(filter(None, map(isolation_of, contexts)), None)
                 isolation_note(how, out.quiet, engine_opts.verbose)
                 view = None
@@ -256,18 +330,25 @@ def _runnable(plans: list[Any], engine: Any, judge: Any, said: set[str]) -> list
     return out
 
 
-@app.command()
+@app.command(cls=Command)
 def doctor(
     measure: Annotated[
         bool, typer.Option("--measure", help="Measure the model's decoding speed per width now.")
     ] = False,
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="GGUF to measure (default model).")
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="The model to measure (default: the default model).",
+            autocompletion=complete_model,
+        ),
     ] = None,
     widest: Annotated[int, typer.Option("--widest", help="Measure up to this many samples at once.")] = 16,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
-    """What ttc runs on: CPU, llama.cpp build, and each model's measured tokens/s per width."""
+    """What ttc runs on: versions, CPU, GPUs, llama.cpp build, the default model, the sandbox, and each
+    model's measured tokens/s per width."""
     from ttc_cli.doctor import measure_now, report, text
 
     measured = {}
@@ -283,6 +364,7 @@ def doctor(
 
 @app.command(
     "serve",
+    cls=Command,
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
 )
 def serve(ctx: typer.Context) -> None:
@@ -296,13 +378,13 @@ def serve(ctx: typer.Context) -> None:
 
 
 app.add_typer(models_app, name="models")
-app.command("bench")(bench)
-app.command("runs")(runs)
-app.command("show")(show)
-app.command("replay")(replay)
+app.command("bench", cls=Command)(bench)
+app.command("runs", cls=Command)(runs)
+app.command("show", cls=Command)(show)
+app.command("replay", cls=Command)(replay)
 
 
-@app.command("strategies")
+@app.command("strategies", cls=Command)
 def list_strategies() -> None:
     """List the strategies with a one-line description."""
     from ttc_cli.strategies import STRATEGIES

@@ -16,15 +16,19 @@ import typer
 from ttc_cli import runlog
 from ttc_cli.bench.metrics import Summary
 from ttc_cli.bench.run import Config, run_model
+from ttc_cli.cli_models import complete_model
 from ttc_cli.errors import UsageError
 from ttc_cli.interrupts import Interrupts
 from ttc_cli.loading import load_engine
-from ttc_cli.options import EngineOptions, OutputOptions, PlanOptions, with_options
+from ttc_cli.options import STRATEGY_NAMES, EngineOptions, OutputOptions, PlanOptions, choice, with_options
 from ttc_cli.ui.bench_progress import BenchProgress
 
 
-def _many(*names: str, help: str) -> Any:  # noqa: A002 - Typer's own keyword
-    return typer.Option(*names, help=help, show_default=False)
+def _many(*names: str, help: str, **kw: Any) -> Any:  # noqa: A002 - Typer's own keyword
+    return typer.Option(*names, help=help, show_default=False, **kw)
+
+
+PANEL = "Budget and strategy"  # --help shows -s and -b where `ask` shows them
 
 
 @with_options(exclude=("budget",))
@@ -36,9 +40,25 @@ def bench(
             "(task_id, prompt, test, entry_point), scored by running its tests."
         ),
     ],
-    strategies: Annotated[list[str] | None, _many("--strategy", "-s", help="Repeat for several.")] = None,
-    budgets: Annotated[list[str] | None, _many("--budget", "-b", help="Repeat for several.")] = None,
-    models: Annotated[list[str] | None, _many("--model", "-m", help="Repeat for several.")] = None,
+    strategies: Annotated[
+        list[str] | None,
+        choice(
+            "--strategy", "-s", noun="strategy", names=STRATEGY_NAMES, panel=PANEL, help="Repeat for several."
+        ),
+    ] = None,
+    budgets: Annotated[
+        list[str] | None, _many("--budget", "-b", help="Repeat for several.", rich_help_panel=PANEL)
+    ] = None,
+    models: Annotated[
+        list[str] | None,
+        _many(
+            "--model",
+            "-m",
+            help="Repeat for several.",
+            rich_help_panel="Model and engine",
+            autocompletion=complete_model,
+        ),
+    ] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first K questions.")] = None,
     only: Annotated[
         str | None, typer.Option("--only", help="Only the questions at even or odd positions (0-based).")
@@ -76,7 +96,7 @@ def bench(
     ]
     seed = options.seed or 0
     options = replace(options, seed=seed)
-    _check_plans(items[0].question, configs, options)
+    _check_plans(items[0].question, configs, options, out.quiet)
     if engine_opts.backend != "openai":  # every model file is found before the first one loads
         from ttc_cli.models.files import resolve_model_path
 
@@ -86,6 +106,7 @@ def bench(
     if not log:
         sys.stderr.write("ttc: the run log is off, so this bench cannot be resumed if it is stopped\n")
     state = BenchProgress(configs, len(items), quiet=out.quiet or out.no_live)  # --no-live: no progress bar
+    loaded: list[str] = []
     with Interrupts() as interrupts, state:
         for model in dict.fromkeys(c.model for c in configs):
             if interrupts.stop.is_set():
@@ -96,6 +117,7 @@ def bench(
                 # What the runs are of: the model's file, or the server and its name for the model.
                 served = f"{engine.backend_json().get('url')} {engine.model_name}"
                 model_id = str(getattr(engine, "path", "")) or served
+                loaded.append(engine.model_name)  # what the plot's title names
                 for outcome in run_model(items, own, options, engine, model_id, interrupts.stop, log):
                     state.add(outcome)
     results = state.summaries()
@@ -114,20 +136,22 @@ def bench(
          "tokens": o.result["budget"]["spent"], "resumed": o.resumed}
         for o in state.outcomes
     ]  # fmt: skip
-    _write_outputs(data, results, csv_file, plot_file, out)
+    _write_outputs(data, results, csv_file, plot_file, out, loaded)
     if interrupts.stop.is_set():
         sys.stderr.write("ttc: stopped; the same command resumes after the runs that finished\n")
         raise typer.Exit(interrupts.exit_code)
 
 
-def _check_plans(question: str, configs: list[Config], options: PlanOptions) -> None:
-    """Every configuration's options are valid before any model loads (a typo in -s fails at once)."""
+def _check_plans(question: str, configs: list[Config], options: PlanOptions, quiet: bool = False) -> None:
+    """Every configuration's options are valid before any model loads (a typo in -s fails at once), and a
+    budget that cannot pay for every sample asked for is said once."""
     from dataclasses import replace
 
     from ttc_cli.plan import build
+    from ttc_cli.ui.terminal import budget_warnings
 
-    for c in configs:
-        build(question, c.strategy, replace(options, budget=c.budget))
+    plans = [build(question, c.strategy, replace(options, budget=c.budget)) for c in configs]
+    budget_warnings(plans, quiet)
 
 
 def _write_outputs(
@@ -136,6 +160,7 @@ def _write_outputs(
     csv_file: Path | None,
     plot_file: Path | None,
     out: OutputOptions,
+    models: list[str],
 ) -> None:
     from ttc_cli.ui.bench_view import plot_file as draw_file
     from ttc_cli.ui.bench_view import plot_text, table_text, write_csv
@@ -143,7 +168,7 @@ def _write_outputs(
     if csv_file is not None:
         write_csv(csv_file, results)
     if plot_file is not None:
-        draw_file(plot_file, results)
+        draw_file(plot_file, results, data["file"], models)
     if out.as_json:
         sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
     else:

@@ -50,15 +50,42 @@ def runs(
         ]
         sys.stdout.write(json.dumps(rows, ensure_ascii=False) + "\n")
         return
+    if not found:
+        sys.stderr.write(f"ttc: {_none_because(strategy, model, grep)}\n")
+        return
+    sys.stdout.write(_row(dict(zip(RUN_COLUMNS, RUN_COLUMNS, strict=True))))
     for r in found:
-        when = datetime.fromtimestamp(r.started).strftime("%Y-%m-%d %H:%M")
-        answer = str(r.data.get("answer", "")).replace("\n", " ")[:20]
-        question = " ".join(r.question.split())[:60]
-        name = r.model.rsplit("/", 1)[-1][:28]
-        sys.stdout.write(
-            f"{r.id:>6}  {when}  {r.command:<7} {r.strategy:<16} {name:<28} {r.stopped_because:<11} "
-            f"{answer:<20}  {question}\n"
-        )
+        name = r.model.rsplit("/", 1)[-1].removesuffix(".gguf")
+        cells = (r.id, datetime.fromtimestamp(r.started).strftime("%Y-%m-%d %H:%M"), r.command, r.strategy,
+                 name, r.stopped_because, r.data.get("answer", ""), r.question)  # fmt: skip
+        sys.stdout.write(_row({c: str(v) for c, v in zip(RUN_COLUMNS, cells, strict=True)}))
+
+
+# `ttc runs`' columns: width and alignment (the question, last, takes what is left of the line).
+RUN_COLUMNS = {"id": ">6", "started": "<16", "command": "<7", "strategy": "<16", "model": "<28",
+               "stopped": "<11", "answer": "<20", "question": "<60"}  # fmt: skip
+
+
+def _row(cells: dict[str, str]) -> str:
+    """One line of the runs table; a cell too long for its column ends in "…" where it is cut, so a
+    model's name is never silently shortened to another name."""
+    from ttc_cli.ui.widgets import clip
+
+    out = []
+    for column, spec in RUN_COLUMNS.items():
+        width = int(spec[1:])
+        text = clip(cells[column], width)
+        out.append(text if column == "question" else f"{text:{spec}}")
+    return "  ".join(out).rstrip() + "\n"
+
+
+def _none_because(strategy: str | None, model: str | None, grep: str | None) -> str:
+    """The line `ttc runs` prints when it lists nothing: why, and what would fill the log."""
+    if strategy or model or grep:
+        return "no logged run matches; `ttc runs` alone lists them all"
+    if not runlog.enabled(False):
+        return "the run log is off (TTC_LOG=0), and it holds no runs"
+    return f"no runs logged yet ({runlog.path()}): every ask, compare and bench run is kept there"
 
 
 def show(run_id: Annotated[int, typer.Argument(help="A run's id (see `ttc runs`).")]) -> None:
@@ -113,6 +140,7 @@ def replay_state(data: dict) -> RunState:
         device=device,
         budget_limit=data["budget"]["limit"],
         budget_preset=data["budget"]["preset"],
+        deadline_s=data["budget"].get("deadline_s"),  # absent from logs of schema 1
     )
 
 

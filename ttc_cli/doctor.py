@@ -1,6 +1,7 @@
-"""`ttc doctor`: what ttc runs on here, as figures: the CPU, the llama.cpp build, the sandbox mode
-model-written code gets and why, and each model's measured decoding speed per width (the curve the
-sampling width is chosen from)."""
+"""`ttc doctor`: what ttc runs on here, as figures: ttc's and Python's versions, the CPU, the llama.cpp
+build and the GPUs it can offload to (or the one line that gets a GPU build), the model loaded without -m
+and where that choice came from, the sandbox mode model-written code gets and why, and each model's
+measured decoding speed per width (the curve the sampling width is chosen from)."""
 
 from __future__ import annotations
 
@@ -33,9 +34,11 @@ def measure_now(load: Callable[[], Any], widest: int, stop: threading.Event) -> 
 def report(measured: dict[str, throughput.Curve] | None = None) -> dict[str, Any]:
     """The host and every cached curve (`measured`: curves this command just measured, by key)."""
     import os
+    import platform
 
+    from ttc_cli import __version__
     from ttc_cli.engine.host import extra_bufts_verdicts
-    from ttc_cli.engine.llama import build_features, llama_version, supports_gpu_offload
+    from ttc_cli.engine.llama import build_features, gpu_devices, llama_version, supports_gpu_offload
     from ttc_cli.models.stores import all_models
     from ttc_cli.yaml_layers import user_path
 
@@ -44,6 +47,9 @@ def report(measured: dict[str, throughput.Curve] | None = None) -> dict[str, Any
     for found in all_models():
         stores[found.source] = stores.get(found.source, 0) + 1
     return {
+        "ttc": __version__,
+        "python": f"{platform.python_version()} ({platform.python_implementation()})",
+        "default_model": _default_model(),
         "cpu": cpu_signature(),
         "threads": os.cpu_count(),
         "amx": cpu_advertises_amx(),
@@ -51,6 +57,7 @@ def report(measured: dict[str, throughput.Curve] | None = None) -> dict[str, Any
         "llama_cpp_python": llama_version(),
         "build": build_features(),
         "gpu_offload": supports_gpu_offload(),
+        "gpus": gpu_devices(),
         "app_dir": str(user_path()),
         "cache": str(cache_dir()),
         "models_found": stores,
@@ -72,16 +79,22 @@ def report(measured: dict[str, throughput.Curve] | None = None) -> dict[str, Any
 
 
 def text(data: dict[str, Any]) -> str:
+    default = data["default_model"]
     lines = [
+        f"ttc               {data['ttc']} · Python {data['python']}",
         f"cpu               {data['cpu']}{' (AMX)' if data['amx'] else ''}",
         f"llama-cpp-python  {data['llama_cpp_python']} · GPU offload {_yes(data['gpu_offload'])}",
+        *_gpu_lines(data),
         f"build             {data['build']}",
+        f"default model     {default['name']} (from {default['from']})"
+        + (f": {default['path']}" if default.get("path") else f": {default['error']}"),
         f"threads           {data['threads']} (ttc uses them all; --threads sets fewer)",
-        f"app dir           {data['app_dir']} (profiles/, prompts/, models.yaml)",
+        f"app dir           {data['app_dir']} (profiles/, prompts/, models.yaml, config.yaml)",
         f"cache             {data['cache']}",
         "models found      "
         + (
-            ", ".join(f"{n} in {src}" for src, n in data["models_found"].items()) or "none (see `ttc models`)"
+            ", ".join(f"{n} in {src}" for src, n in data["models_found"].items())
+            or "none besides the built-in one (see `ttc models`)"
         ),
     ]
     lines.append(f"sandbox           {data['sandbox']}")
@@ -133,6 +146,41 @@ def _servers() -> list[dict[str, Any]]:
         out.append({"url": url, "model": caps.model, "kind": caps.kind, "parallel": caps.parallel,
                     "degraded": caps.degraded()})  # fmt: skip
     return out
+
+
+def _default_model() -> dict[str, Any]:
+    """The model a command without -m loads, where that choice came from, and its file (or why none)."""
+    from ttc_cli.errors import UsageError
+    from ttc_cli.models.files import BUILTIN_NAME, resolve_model_path
+    from ttc_cli.models.user_default import chosen
+
+    try:
+        choice = chosen(None)
+    except UsageError as e:  # a config.yaml that cannot be read: the rest of the report still helps
+        return {"name": "?", "from": "ttc models default", "error": str(e)}
+    out: dict[str, Any] = {"name": choice.value or BUILTIN_NAME, "from": choice.source()}
+    try:
+        out["path"] = str(resolve_model_path(out["name"]))  # by name: the error unwrapped, its origin is here
+    except UsageError as e:
+        out["error"] = e.message
+    return out
+
+
+def _gpu_lines(data: dict[str, Any]) -> list[str]:
+    """Each GPU llama.cpp can offload to; with none, what to do about it."""
+    if not data["gpu_offload"]:
+        return [
+            "gpu               none: this llama-cpp-python is a CPU build; for an NVIDIA GPU, "
+            'CMAKE_ARGS="-DGGML_CUDA=on" pip install --force-reinstall --no-cache-dir llama-cpp-python '
+            "(-DGGML_METAL=on on a Mac, -DGGML_VULKAN=on for others)"
+        ]
+    if not data["gpus"]:
+        return ["gpu               a GPU build, but llama.cpp finds no GPU (a driver missing?)"]
+    return [
+        f"gpu               {g['description'] or g['name']} ({g['name']}): "
+        f"{g['total_bytes'] / 2**30:.1f} GiB, {g['free_bytes'] / 2**30:.1f} GiB free"
+        for g in data["gpus"]
+    ]
 
 
 def _yes(flag: bool) -> str:

@@ -30,13 +30,23 @@ def encode(value: Any) -> Any:
     return value
 
 
+# Fields renamed since logs were first written: class -> {old name: new name}, so old logs still replay.
+RENAMED: dict[str, dict[str, str]] = {
+    # "confidence" is the answer's alone (result schema 2); a trace's is DeepConf's trace confidence.
+    "Candidate": {"confidence": "trace_confidence"},
+    "TraceCancelled": {"confidence": "trace_confidence"},
+}
+
+
 def decode(value: Any) -> Any:
     if isinstance(value, dict) and TAG in value:
         cls = TYPES.get(value[TAG])
         if cls is None:
             return None
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: decode(v) for k, v in value.items() if k in names})
+        renamed = RENAMED.get(value[TAG], {})
+        items = ((renamed.get(k, k), v) for k, v in value.items())
+        return cls(**{k: decode(v) for k, v in items if k in names})
     if isinstance(value, list):
         return tuple(decode(v) for v in value)
     return value

@@ -84,7 +84,7 @@ class Candidate:
     answer_key: str | None = None
     score: float | None = None
     forced: tuple[tuple[str, int], ...] = ()  # budget forcing: ("wait" | "end", thinking tokens so far)
-    confidence: float | None = None  # DeepConf: the lowest sliding-window token confidence of the trace
+    trace_confidence: float | None = None  # DeepConf: the trace's lowest sliding-window token confidence
     kind: str = "text"  # text: the answer it states; program: what its program prints; code: its code
     execution: Execution | None = None  # a program's run; None for text
     tests: CodeReport | None = None  # a code candidate's tests, once they ran
@@ -94,7 +94,9 @@ class Candidate:
         """Whether it has an answer to vote with: stated by a finished text, or printed by a program."""
         if self.answer_key is None:
             return False
-        return self.execution.status == "ok" if self.execution is not None else self.finish_reason == "stop"
+        if self.execution is not None:
+            return self.execution.status == "ok"
+        return self.finish_reason in ("stop", "probed")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,7 +106,7 @@ class Candidate:
             "tokens": self.tokens,
             "score": _round(self.score),
             "mean_logprob": _round(self.mean_logprob),
-            "confidence": _round(self.confidence),
+            "trace_confidence": _round(self.trace_confidence),
             "finish_reason": self.finish_reason,
             "forced": [{"action": a, "thinking_tokens": t} for a, t in self.forced],
             "kind": self.kind,
@@ -194,8 +196,27 @@ class TraceCancelled(Event):
 
     index: int
     tokens: int
-    confidence: float
+    trace_confidence: float  # the window's, as DeepConf names it; not the answer's `confidence`
     threshold: float
+
+
+@dataclass(frozen=True)
+class ProbeReading:
+    """What one running chain would answer now (an answer probe), and whether that has settled."""
+
+    index: int
+    position: int  # tokens the chain had written when probed
+    answer: str | None
+    settled: bool  # its last probes agree: it counts in the stop rule's tally
+
+
+@dataclass(frozen=True)
+class Probed(Event):
+    """A round of answer probes over the running chains (`engine/answer_probe.py`)."""
+
+    readings: tuple[ProbeReading, ...]
+    tokens: int  # sampled by this round's probes, charged to the budget
+    spent: int  # the budget spent after the round
 
 
 @dataclass(frozen=True)

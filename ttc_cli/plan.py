@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from ttc_cli.answers.examples import stub_code
+from ttc_cli.answers.probing import Probing
 from ttc_cli.answers.scoring import SCORERS
 from ttc_cli.answers.stopping import RULES, EarlyStopping
-from ttc_cli.budget import TokenBudget
+from ttc_cli.budget import TokenBudget, parse_seconds
 from ttc_cli.engine.forcing import Thinking
 from ttc_cli.engine.sequence import MAX_SEQUENCES, SamplingParams
 from ttc_cli.errors import UsageError
@@ -50,6 +51,7 @@ class Plan:
     strategy: Strategy
     budget_limit: int
     budget_preset: str | None
+    deadline_s: float | None  # --deadline or --budget 30s: seconds the run may sample for
     samples: int
     sampling: SamplingParams
     prompt: PromptTemplate
@@ -64,8 +66,10 @@ class Plan:
     greedy_confidence: tuple[float, float] | None  # greedy's fitted calibration (the profile's)
     program_limits: Limits  # what one program may use (the profile's execution limits)
     early: EarlyStopping | None
+    probing: Probing | None  # answer probes (None: off, or no early stopping to use them)
     thinking: Thinking | None
     search: SearchParams
+    warning: str | None = None  # said on stderr before the run: the budget may cut samples short
 
     @property
     def task(self) -> str:
@@ -101,7 +105,7 @@ class Plan:
         return self.prompt.prefill.replace("{code}", stub_code(self.question))
 
     def new_budget(self) -> TokenBudget:
-        return TokenBudget(self.budget_limit, preset=self.budget_preset)
+        return TokenBudget(self.budget_limit, preset=self.budget_preset, deadline_s=self.deadline_s)
 
 
 def build_each(question: str, names: list[str] | None, opts: PlanOptions) -> tuple[list[Plan], list[str]]:
@@ -148,6 +152,7 @@ def build(question: str, strategy_name: str, opts: PlanOptions) -> Plan:
     strategy = get_strategy(strategy_name)
     profile = load_profile(opts.profile)
     budget, preset = profile.budget(opts.budget)
+    deadline = deadline_of(budget, opts)
     if opts.samples is not None and not 1 <= opts.samples <= MAX_SAMPLES:
         raise UsageError(
             f"-n/--samples must be between 1 and {MAX_SAMPLES}, got {opts.samples}",
@@ -197,13 +202,15 @@ def build(question: str, strategy_name: str, opts: PlanOptions) -> Plan:
     search = search_params(profile, preset.name, opts, prompt.step_delimiter, strategy.is_search)
     if not strategy.is_search and opts.verifier is not None:  # best-of-n by the verifier
         search = replace(search, verify_samples=True)
+    sampling = sampling_params(profile, opts, preset.max_tokens, prompt.grammar)
     return Plan(
         question=question,
         strategy=strategy,
         budget_limit=budget.limit,
         budget_preset=budget.preset,
+        deadline_s=deadline,
         samples=samples,
-        sampling=sampling_params(profile, opts, preset.max_tokens, prompt.grammar),
+        sampling=sampling,
         prompt=prompt,
         program_prompt=program,
         program_share=share,
@@ -216,9 +223,68 @@ def build(question: str, strategy_name: str, opts: PlanOptions) -> Plan:
         greedy_confidence=profile.greedy_confidence,
         program_limits=program_limits(profile.execution),
         early=early_stopping(profile, opts),
+        probing=answer_probing(profile, opts),
         thinking=budget_forcing(profile, opts),
         search=search,
+        warning=budget_warning(profile, opts, strategy, budget, samples, sampling.max_tokens),
     )
+
+
+def deadline_of(budget: TokenBudget, opts: PlanOptions) -> float | None:
+    """The run's deadline in seconds: --deadline, or the seconds --budget gave; never both."""
+    if opts.deadline is None:
+        return budget.deadline_s
+    if budget.deadline_s is not None:
+        raise UsageError(
+            f"--budget {opts.budget} and --deadline {opts.deadline} both set a deadline",
+            "use one: --budget 30s, or a token budget and --deadline (e.g. --budget high --deadline 30s)",
+        )
+    seconds = parse_seconds(opts.deadline) or parse_seconds(opts.deadline + "s")  # a bare number: seconds
+    if seconds is None:
+        raise UsageError(f"invalid --deadline '{opts.deadline}'", "give seconds or minutes, e.g. 30s or 2m")
+    return seconds
+
+
+def budget_warning(
+    profile: Profile,
+    opts: PlanOptions,
+    strategy: Strategy,
+    budget: TokenBudget,
+    samples: int,
+    max_tokens: int,
+) -> str | None:
+    """A warning when a preset's tokens cannot pay for N samples of up to --max-tokens each (`-n 16` at
+    medium): the budget then cuts the last ones short, or never starts them. It names a budget that affords
+    them. A number of tokens is a limit the user chose knowing it, and a search's --max-tokens caps a step,
+    not a sample: neither is warned of."""
+    if strategy.is_search or budget.preset is None:
+        return None
+    need = samples * max_tokens
+    if need <= budget.limit:
+        return None
+    deadline = f" --deadline {opts.budget}" if parse_seconds(opts.budget or "") is not None else ""
+    bigger = sorted((p.tokens, p.name) for p in profile.presets.values() if p.tokens > budget.limit)
+    presets = [fix for _, name in bigger if (fix := _fix(profile, opts, strategy, name, samples))][:1]
+    number = _fix(profile, opts, strategy, str(need), samples)
+    fix = " or ".join(f"{f}{deadline}" for f in [*presets, *([number] if number else [])])
+    if samples == 1:
+        cut = f"one sample of up to {max_tokens:,} tokens: the budget may cut it short"
+    else:
+        cut = f"{samples} samples of up to {max_tokens:,} tokens ({need:,}): the budget may cut"
+        cut += " samples short or leave some unstarted"
+    fix = fix or "a lower -n"
+    return f"the {budget.preset} budget's {budget.limit:,} tokens cannot pay for {cut}; use {fix}"
+
+
+def _fix(profile: Profile, opts: PlanOptions, strategy: Strategy, spec: str, samples: int) -> str | None:
+    """`--budget spec` when it pays for its N samples of up to their length cap each; with `-n samples`
+    when it pays for only as many as now (its own N is more); else None."""
+    budget, preset = profile.budget(spec)
+    max_tokens = opts.max_tokens if opts.max_tokens is not None else preset.max_tokens
+    own = (opts.samples or min(preset.samples, MAX_SAMPLES)) if strategy.takes_samples else 1
+    if own * max_tokens <= budget.limit:
+        return f"--budget {spec}"
+    return f"--budget {spec} -n {samples}" if samples * max_tokens <= budget.limit else None
 
 
 def _checked_question(question: str) -> str:
@@ -295,6 +361,18 @@ def early_stopping(profile: Profile, opts: PlanOptions) -> EarlyStopping | None:
     width = opts.width if opts.width is not None else knobs["width"]
     knobs["width"] = None if width == "auto" else width  # None: chosen from the measured throughput
     return EarlyStopping(rule=rule, confidence=confidence, **knobs)
+
+
+def answer_probing(profile: Profile, opts: PlanOptions) -> Probing | None:
+    """The profile's `probe:` settings, overridden by --probe/--no-probe and --probe-every; None when off.
+    They act only with early stopping and a prompt that has an answer cue (`sampling.probes_chains`)."""
+    conf = profile.probe
+    if opts.probe_every is not None and opts.probe_every < 1:
+        raise UsageError(f"--probe-every must be positive, got {opts.probe_every}", "e.g. --probe-every 32")
+    if not (opts.probe if opts.probe is not None else conf["enabled"]):
+        return None
+    every = opts.probe_every if opts.probe_every is not None else int(conf["every"])
+    return Probing(every, int(conf["tokens"]), int(conf["settle"]), int(conf["agree"]), float(conf["weight"]))
 
 
 def budget_forcing(profile: Profile, opts: PlanOptions) -> Thinking | None:

@@ -3,6 +3,9 @@
 The built-in `profiles/default.yaml` is the one home of ttc's defaults: every profile is merged over it
 (and over the user's own `default.yaml`), so each key has a value and no code carries a fallback of its
 own. `--profile NAME` then layers `NAME.yaml`, built-in and the user's, on top.
+
+It is longer than most modules here because it checks every section a profile may hold, each key's type
+and range, so that a mistake in a user's YAML is one line naming the key and the file, never a traceback.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ttc_cli.answers.behaviour import SIGNALS
-from ttc_cli.budget import TokenBudget
+from ttc_cli.budget import TokenBudget, parse_seconds
 from ttc_cli.errors import UsageError
 from ttc_cli.strategies.search_params import PER_PRESET, WORDS
 from ttc_cli.yaml_layers import invalid, key_name, keys_text, load_layers, require
@@ -36,6 +39,7 @@ class Profile:
     sampling: dict[str, float]
     max_context: int
     early_stop: dict[str, Any]
+    probe: dict[str, Any]
     thinking: dict[str, str]
     search: dict[str, Any] = field(default_factory=dict)  # tree-search defaults (see _check_search)
     execution: dict[str, Any] = field(default_factory=dict)  # programs: auto_task, hybrid share, limits
@@ -44,8 +48,13 @@ class Profile:
     greedy_confidence: tuple[float, float] | None = None  # (slope, intercept) from `ttc bench --fit`
 
     def budget(self, spec: str | None) -> tuple[TokenBudget, Preset]:
-        """Parse --budget (a preset name or a positive token count) into a budget and its defaults."""
+        """Parse --budget (a preset name, a positive token count, or seconds such as 30s or 2m) into a
+        budget and its defaults. Seconds are a deadline on the default preset: its tokens stay the
+        contract, and `--budget high --deadline 30s` pairs a deadline with another preset."""
         spec = (self.default_budget if spec is None else spec).strip().lower()
+        if (seconds := parse_seconds(spec)) is not None:
+            budget, preset = self.budget(None)
+            return TokenBudget(budget.limit, preset=budget.preset, deadline_s=seconds), preset
         if spec in self.presets:
             preset = self.presets[spec]
             return TokenBudget(preset.tokens, preset=spec), preset
@@ -56,7 +65,8 @@ class Profile:
         if tokens < 1:
             raise UsageError(
                 f"invalid budget '{spec}'",
-                f"use a preset ({', '.join(self.presets)}) or a positive token count, e.g. --budget 2000",
+                f"use a preset ({', '.join(self.presets)}), a positive token count (e.g. --budget 2000) "
+                "or seconds (e.g. --budget 30s)",
             )
         # A numeric budget borrows N and the length cap from the largest preset it can afford.
         affordable = [p for p in self.presets.values() if p.tokens <= tokens]
@@ -75,7 +85,7 @@ def load_profile(name: str = "default") -> Profile:
     """Profile `name` over the default profile (built-in, then the user's), so every key has a value."""
     data, where = load_layers("profiles", name, under=("default",))
     known = {"default_budget", "budgets", "sampling", "engine", "early_stop", "thinking", "search"}
-    known |= {"execution", "auto", "calibration", "code"}
+    known |= {"execution", "auto", "calibration", "code", "probe"}
     unknown = set(data) - known
     require(not unknown, where, f"unknown key(s) {keys_text(unknown)}")
     budgets = data.get("budgets")
@@ -118,6 +128,7 @@ def load_profile(name: str = "default") -> Profile:
         sampling=dict(sampling),
         max_context=max_context,
         early_stop=_early_stop(data.get("early_stop"), where),
+        probe=_probe(data.get("probe"), where),
         thinking=_thinking(data.get("thinking"), where),
         search=_search(data.get("search"), where),
         execution=_execution(data.get("execution"), where),
@@ -149,17 +160,44 @@ def _section(section: object, where: list[Path], name: str, known: Iterable[str]
     return section
 
 
-def _early_stop(section: object, where: list[Path]) -> dict[str, Any]:
-    section = _section(section, where, "early_stop", _EARLY_STOP_TYPES)
+def _typed(
+    section: object, where: list[Path], name: str, known: dict[str, tuple[type, ...]]
+) -> dict[str, Any]:
+    """A section whose every key has a type (a bool is no number, unless the key is a switch)."""
+    section = _section(section, where, name, known)
     for key, value in section.items():
-        types = _EARLY_STOP_TYPES[key]
+        types = known[key]
         ok = isinstance(value, types) and (bool in types or not isinstance(value, bool))
-        require(ok, where, f"early_stop.{key} must be a {types[-1].__name__}")
+        require(ok, where, f"{name}.{key} must be a {types[-1].__name__}")
+    return section
+
+
+def _early_stop(section: object, where: list[Path]) -> dict[str, Any]:
+    section = _typed(section, where, "early_stop", _EARLY_STOP_TYPES)
     width = section.get("width", "auto")
     require(width == "auto" or isinstance(width, int), where, "early_stop.width must be a number or auto")
     for key in ("warmup", "window") + (("width",) if isinstance(width, int) else ()):
         require(section.get(key, 1) > 0, where, f"early_stop.{key} must be positive")
     require(0 < section.get("keep", 0.5) <= 1, where, "early_stop.keep must be in (0, 1]")
+    return dict(section)
+
+
+_PROBE_KEYS: dict[str, tuple[type, ...]] = {
+    "enabled": (bool,),
+    "every": (int,),
+    "tokens": (int,),
+    "settle": (int,),
+    "agree": (int,),
+    "weight": (int, float),
+}
+
+
+def _probe(section: object, where: list[Path]) -> dict[str, Any]:
+    section = _typed(section, where, "probe", _PROBE_KEYS)
+    for key in ("every", "tokens", "settle"):
+        require(section.get(key, 1) > 0, where, f"probe.{key} must be positive")
+    require(section.get("agree", 0) >= 0, where, "probe.agree must be 0 (never) or more")
+    require(section.get("weight", 1) > 0, where, "probe.weight must be positive")
     return dict(section)
 
 

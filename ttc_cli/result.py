@@ -1,15 +1,21 @@
-"""A finished run as `--json` reports it: `RunResult.to_json()` is the schema (README, "JSON output")."""
+"""A finished run as `--json` reports it: `RunResult.to_json()` is the schema (docs/reference.md,
+"JSON output")."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from ttc_cli.answers.probing import Probing
 from ttc_cli.budget import TokenBudget
 from ttc_cli.engine import throughput
 from ttc_cli.engine.base import EngineStats
-from ttc_cli.events import Final, GeneratedTests, WidthChosen
+from ttc_cli.events import Final, GeneratedTests, Probed, WidthChosen
 from ttc_cli.strategies.code import CodeTesting
+
+# 2: a candidate's `confidence` became `trace_confidence` (DeepConf's), so `confidence` is only ever the
+# answer's; the budget reports its deadline and seconds. Logs of schema 1 carry no `schema` key.
+SCHEMA = 2
 
 
 @dataclass
@@ -33,6 +39,25 @@ class RunResult:
     backend: dict[str, Any] = field(default_factory=dict)  # where it ran (Engine.backend_json)
     code: CodeTesting | None = None  # a code question's tests
     tests_written: list[GeneratedTests] = field(default_factory=list)  # the model's test sets, in order
+    probes: list[Probed] = field(default_factory=list)  # rounds of answer probes, in order
+    probing: Probing | None = None  # the probe settings, when the run probed its samples
+    probe_cue: int = 0  # tokens of the answer cue each probe evaluated
+
+    def probes_json(self) -> dict[str, Any] | None:
+        """--json's `probes`: the settings, what the probes cost, and every reading in order."""
+        if self.probing is None:
+            return None
+        readings = [r for p in self.probes for r in p.readings]
+        return {
+            "every": self.probing.every,
+            "rounds": len(self.probes),
+            "tokens": sum(p.tokens for p in self.probes),
+            "cue_tokens": self.probe_cue * len(readings),
+            "readings": [
+                {"index": r.index, "position": r.position, "answer": r.answer, "settled": r.settled}
+                for r in readings
+            ],
+        }
 
     def width_json(self) -> dict[str, Any] | None:
         """--json's `width`: how many samples decoded at once, each choice and why."""
@@ -64,6 +89,8 @@ class RunResult:
         f = self.final
         out = self._json()
         out["usage"].update(dict(f.usage))  # a search's tree and judge counters
+        if self.probing is not None:  # within generated_tokens, and charged to the budget like them
+            out["usage"]["probe_tokens"] = sum(p.tokens for p in self.probes)
         if f.tree:
             out["tree"] = [n.to_json() for n in f.tree]
         return out
@@ -71,6 +98,7 @@ class RunResult:
     def _json(self) -> dict[str, Any]:
         f = self.final
         return {
+            "schema": SCHEMA,
             "answer": f.answer,
             "strategy": self.strategy,
             "model": self.model,
@@ -79,7 +107,13 @@ class RunResult:
             "selection": f.selection,
             "confidence": round(f.confidence, 3) if f.confidence is not None else None,
             "stopped_because": f.stopped_because,
-            "budget": {"limit": self.budget.limit, "spent": self.budget.spent, "preset": self.budget.preset},
+            "budget": {
+                "limit": self.budget.limit,
+                "spent": self.budget.spent,
+                "preset": self.budget.preset,
+                "deadline_s": self.budget.deadline_s,
+                "spent_s": round(self.budget.elapsed_s, 3),
+            },
             "usage": {
                 "prompt_tokens": self.prompt_tokens,
                 "prompt_eval_tokens": self.stats.prompt_eval_tokens,
@@ -103,5 +137,6 @@ class RunResult:
             "execution": self.execution_json(),
             "code": self.code.to_json(self.tests_written) if self.code is not None else None,
             "width": self.width_json(),
+            "probes": self.probes_json(),
             "backend": self.backend,
         }

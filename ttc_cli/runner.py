@@ -18,13 +18,14 @@ from ttc_cli.engine import throughput
 from ttc_cli.engine.base import Engine, EngineStats
 from ttc_cli.engine.sequence import MAX_SEQUENCES, KvNeeds
 from ttc_cli.errors import UsageError
-from ttc_cli.events import Event, Final, GeneratedTests, Phase, RunStarted, WidthChosen
+from ttc_cli.events import Event, Final, GeneratedTests, Phase, Probed, RunStarted, WidthChosen
 from ttc_cli.execution import isolation
 from ttc_cli.plan import Plan
 from ttc_cli.result import RunResult
 from ttc_cli.strategies import sampling_names
 from ttc_cli.strategies.code import CodeTesting
 from ttc_cli.strategies.context import RunContext
+from ttc_cli.strategies.sampling import probes_chains
 
 
 def refusal_on(p: Plan, engine: Engine, verifier_engine: Engine | None = None) -> str | None:
@@ -99,6 +100,8 @@ def prepare(
         program_limits=p.program_limits if p.program_prompt is not None else None,
         code=code,
         test_tokens=_test_prompt(engine, code) if code and code.writes_tests and p.samples > 1 else None,
+        probing=p.probing,
+        probe_cue=engine.tokenize(p.prompt.answer_cue) if p.probing and p.prompt.answer_cue else [],
     )
     need = p.strategy.needs(ctx)
     if need.cells > cap:
@@ -131,7 +134,8 @@ def _wants_curve(p: Plan, ctx: RunContext) -> bool:
     run without early stopping."""
     early, code = ctx.early, ctx.code
     measured = early is not None and early.width is None and (code is None or code.width is None)
-    return p.strategy.takes_samples and ctx.samples > 1 and measured
+    # With answer probes every sample decodes at once: no width to choose.
+    return p.strategy.takes_samples and ctx.samples > 1 and measured and not probes_chains(ctx)
 
 
 def _measure_widest(p: Plan, ctx: RunContext) -> int:
@@ -187,6 +191,10 @@ def execute(
     before = [e.stats.snapshot() for e in engines]  # the measurement is not the question's spending
     widths: list[WidthChosen] = []
     written: list[GeneratedTests] = []
+    probed: list[Probed] = []
+    # The deadline counts from here: the model's load and the one-off speed measurement are not the
+    # question's time (and a `compare` prepares every run before the first starts).
+    ctx.budget.start()
     for event in p.strategy.run(ctx):
         if on_event is not None:
             on_event(event)
@@ -194,8 +202,11 @@ def execute(
             widths.append(event)
         if isinstance(event, GeneratedTests):
             written.append(event)
+        if isinstance(event, Probed):
+            probed.append(event)
         if isinstance(event, Final):
             final = event
+    ctx.budget.end()
     if final is None:
         raise RuntimeError(f"strategy {p.strategy.name} ended without a Final event")
     return RunResult(
@@ -218,6 +229,9 @@ def execute(
         backend=ctx.engine.backend_json(),
         code=ctx.code,
         tests_written=written,
+        probes=probed,
+        probing=ctx.probing if probes_chains(ctx) else None,
+        probe_cue=len(ctx.probe_cue),
     )
 
 

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from ttc_cli.errors import UsageError
-from ttc_cli.yaml_layers import invalid, keys_text, load_layers, require
+from ttc_cli.yaml_layers import invalid, keys_text, load_layers, names, require
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,8 @@ class PromptTemplate:
     # text: the answer a reply states; program: what the reply's program prints; code: the reply's code,
     # tested against the question's examples and the model's own tests
     answer: str = "text"
+    # appended to a running sample's text to ask what it would answer now (answer probes); "" for none
+    answer_cue: str = ""
 
     def messages(self, question: str) -> list[dict[str, str]]:
         user = self.template.replace("{question}", question)
@@ -34,6 +36,11 @@ ANSWERS = ("text", "program", "code")
 HYBRID = "hybrid"  # --task hybrid: the math prompt and the program prompt, in one pool of samples
 
 
+def task_names() -> list[str]:
+    """What --task accepts: every task prompt (built-in and the user's own), hybrid and auto."""
+    return [n for n in names("prompts") if n not in AUX_PROMPTS] + [HYBRID, "auto"]
+
+
 def load_prompt(name: str) -> PromptTemplate:
     if name in AUX_PROMPTS:
         raise UsageError(
@@ -41,7 +48,15 @@ def load_prompt(name: str) -> PromptTemplate:
             "use --task math, general, program, hybrid, code, auto or your own",
         )
     data, where = load_layers("prompts", name)
-    unknown = set(data) - {"system", "template", "prefill", "step_delimiter", "grammar", "answer"}
+    unknown = set(data) - {
+        "system",
+        "template",
+        "prefill",
+        "step_delimiter",
+        "grammar",
+        "answer",
+        "answer_cue",
+    }
     require(not unknown, where, f"unknown key(s) {keys_text(unknown)}")
     template = data.get("template")
     if not isinstance(template, str) or "{question}" not in template:
@@ -56,6 +71,8 @@ def load_prompt(name: str) -> PromptTemplate:
     require(isinstance(grammar, str), where, "'grammar' must be a string (GBNF, with a root rule)")
     answer = data.get("answer", "text")
     require(answer in ANSWERS, where, f"'answer' must be one of: {', '.join(ANSWERS)}")
+    cue = data.get("answer_cue", "")
+    require(isinstance(cue, str), where, "'answer_cue' must be a string")
     return PromptTemplate(
         name,
         system.strip(),
@@ -64,6 +81,7 @@ def load_prompt(name: str) -> PromptTemplate:
         step_delimiter=delimiter,
         grammar=grammar,
         answer=answer,
+        answer_cue=cue,
     )
 
 

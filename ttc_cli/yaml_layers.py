@@ -35,7 +35,8 @@ def _builtin_dir(kind: str) -> Path:
         return Path(__file__).resolve().parent.parent / kind
 
 
-def _names(kind: str) -> list[str]:
+def names(kind: str) -> list[str]:
+    """The names of `kind`'s files (profiles, prompts), built-in and the user's."""
     found = {p.stem for p in _builtin_dir(kind).glob("*.yaml")}
     found |= {p.stem for p in (user_path() / kind).glob("*.yaml")}
     return sorted(found)
@@ -84,7 +85,7 @@ def load_layers(kind: str, name: str, under: tuple[str, ...] = ()) -> tuple[dict
     dirs = (_builtin_dir(kind), user_path() / kind)
     own = [d / f"{name}.yaml" for d in dirs if (d / f"{name}.yaml").is_file()]
     if not own:
-        known = ", ".join(_names(kind)) or "none"
+        known = ", ".join(names(kind)) or "none"
         singular = kind.rstrip("s")
         raise UsageError(
             f"unknown {singular} '{name}'",

@@ -2,10 +2,11 @@
 
 A vote counts agreeing samples; greedy has one sample and nothing to count. Its mean log-probability
 still tells right answers from wrong ones (on the bench's GSM8K questions with Qwen2.5-Coder-0.5B about
-as well as a vote does; README, "Confidence"), but how a log-probability maps to a probability of being
-right depends on the model and the questions, so no map is built in: `ttc bench --fit NAME` fits one
-(Platt scaling, a logistic curve P(right) = 1 / (1 + exp(-(slope * mean_logprob + intercept)))) on half
-of the questions, reports its calibration on the other half, and writes it to the profile.
+as well as a vote does; docs/reference.md, "Confidence"), but how a log-probability maps to a
+probability of being right depends on the model and the questions, so no map is built in:
+`ttc bench --fit NAME` fits one (Platt scaling, a logistic curve
+P(right) = 1 / (1 + exp(-(slope * mean_logprob + intercept)))) on half of the questions, reports its
+calibration on the other half, and writes it to the profile.
 """
 
 from __future__ import annotations

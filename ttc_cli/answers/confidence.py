@@ -85,7 +85,7 @@ def agreement_confidence(agreeing: int, ended: int) -> float:
     """`vote_confidence` for a chosen answer that need not be the vote's winner (best-of-n keeps the
     best-scored candidate): (the samples that ended agreeing with it + 1) / (the samples that ended + 2).
     On the bench's GSM8K questions it was as calibrated for best-of-n as the vote's is for
-    self-consistency (README, "Confidence")."""
+    self-consistency (docs/reference.md, "Confidence")."""
     if agreeing <= 0 or ended <= 0:
         return 0.0
     return (min(agreeing, ended) + 1) / (ended + 2)

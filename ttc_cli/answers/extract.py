@@ -144,6 +144,11 @@ def _from_gsm8k(text: str, choices: tuple[str, ...]) -> Answer | None:
     return None
 
 
+# A small model sometimes repeats the math prompt's "finish with 'The answer is' followed by the final
+# number" instead of answering: that text must not vote.
+_ECHO = re.compile(r"(?:followed by|the final number)\b", re.I)
+
+
 def _from_answer_phrase(text: str, choices: tuple[str, ...]) -> Answer | None:
     for match in reversed(list(_ANSWER_PHRASE.finditer(text))):
         # The phrase pattern swallows newlines, so "The final answer is:\n\n42" reads the 42.
@@ -153,6 +158,8 @@ def _from_answer_phrase(text: str, choices: tuple[str, ...]) -> Answer | None:
         if letter and letter[1] in choices:
             return _choice_answer(letter[1], "answer-is")
         numbers = _numbers(stated)
+        if not numbers and _ECHO.match(stated):  # the prompt's instruction repeated, not an answer
+            continue
         answer = _number_answer(numbers[0], "answer-is") if numbers else _as_answer(stated, "answer-is")
         if answer is not None:
             return answer

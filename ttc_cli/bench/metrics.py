@@ -3,7 +3,7 @@
 - accuracy with a 95 % Wilson interval (honest at small n and near 0 or 1, where the normal one is not);
 - tokens and seconds per question, and the tokens early stopping saved;
 - pass@N: some candidate's answer was right, the ceiling a perfect chooser would reach;
-- the AUROC of each candidate score (mean log-probability, DeepConf confidence, and the strategy's own
+- the AUROC of each candidate score (mean log-probability, DeepConf's trace confidence, and the strategy's own
   score: the judge's in a search) at telling right candidates from wrong ones: 0.5 is no signal.
   Together with pass@N it says whether drawing more or choosing better is the bottleneck;
 - the expected calibration error of the answer's `confidence`: how far, on average, what ttc says about
@@ -69,7 +69,8 @@ def calibration_error(confidence: Sequence[float], right: Sequence[bool], bins: 
 
 SCORERS: dict[str, Callable[[dict[str, Any]], float | None]] = {
     "mean_logprob": lambda c: c.get("mean_logprob"),
-    "confidence": lambda c: c.get("confidence"),
+    # Results of schema 1 (a bench resumed from an older log) named it `confidence`.
+    "trace_confidence": lambda c: c.get("trace_confidence", c.get("confidence")),
     # What the strategy itself ranked candidates by: a search's verifier (the judge by default) on the
     # path, the sampling strategies' --scorer (mean log-probability by default).
     "score": lambda c: c.get("score"),

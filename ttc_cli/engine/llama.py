@@ -46,6 +46,42 @@ def llama_version() -> str:
     return str(getattr(L, "__version__", "unknown"))
 
 
+def gpu_devices() -> list[dict[str, Any]]:
+    """The GPUs this llama.cpp build can offload to: [{name, description, total_bytes, free_bytes}], from
+    ggml's device registry (the Python bindings do not wrap it, so ctypes reads libggml). [] on a CPU build,
+    and when the library or its registry is not there (an older build)."""
+    import ctypes
+
+    init_backend(False)
+    for lib in sorted((Path(L.__file__).parent / "lib").glob("*ggml.*")):  # libggml.so, .dylib, ggml.dll
+        try:
+            g = ctypes.CDLL(str(lib))
+            count, get = g.ggml_backend_dev_count, g.ggml_backend_dev_get
+        except (OSError, AttributeError):
+            continue
+        count.restype, get.restype, get.argtypes = ctypes.c_size_t, ctypes.c_void_p, [ctypes.c_size_t]
+        for f in (g.ggml_backend_dev_name, g.ggml_backend_dev_description):
+            f.restype, f.argtypes = ctypes.c_char_p, [ctypes.c_void_p]
+        g.ggml_backend_dev_type.restype, g.ggml_backend_dev_type.argtypes = ctypes.c_int, [ctypes.c_void_p]
+        size = ctypes.POINTER(ctypes.c_size_t)
+        g.ggml_backend_dev_memory.argtypes = [ctypes.c_void_p, size, size]
+        out = []
+        for i in range(count()):
+            dev = get(i)
+            if g.ggml_backend_dev_type(dev) not in (1, 2):  # ggml's DEVICE_TYPE_GPU and _IGPU (not CPU)
+                continue
+            free, total = ctypes.c_size_t(), ctypes.c_size_t()
+            g.ggml_backend_dev_memory(dev, ctypes.byref(free), ctypes.byref(total))
+            out.append({
+                "name": g.ggml_backend_dev_name(dev).decode(errors="replace"),
+                "description": g.ggml_backend_dev_description(dev).decode(errors="replace"),
+                "total_bytes": total.value,
+                "free_bytes": free.value,
+            })  # fmt: skip
+        return out
+    return []
+
+
 class LlamaEngine(Engine):
     """A GGUF model loaded once, with a context resized (between runs) to what a request needs."""
 

@@ -122,9 +122,11 @@ class RemoteDecoder:
     def step(self) -> Step:
         if self._stopped():
             return self._finish_all(FINISH_INTERRUPTED)
+        if self.budget.expired:  # the deadline: every stream closes now, its unused grant given back
+            return self._finish_all(FINISH_BUDGET)
         self._start_waiting()
         with self.arrived:
-            while not self._ready() and not self._stopped():
+            while not self._ready() and not self._stopped() and not self.budget.expired:
                 self.arrived.wait(POLL_S)
         if self._stopped():
             return self._finish_all(FINISH_INTERRUPTED)

@@ -23,6 +23,7 @@ FINISH_LENGTH = "length"  # the candidate's own max tokens
 FINISH_BUDGET = "budget"  # the query's token budget ran out
 FINISH_CANCELLED = "cancelled"  # a strategy cancelled it (pruning, early stop)
 FINISH_INTERRUPTED = "interrupted"  # the user pressed Ctrl-C
+FINISH_PROBED = "probed"  # its answer probes agreed: it ended there, its probed answer its vote
 
 
 @dataclass(frozen=True)

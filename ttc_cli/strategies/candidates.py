@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from ttc_cli.answers.confidence import CONFIDENCE_WINDOW, lowest_group_confidence, token_confidences
 from ttc_cli.answers.extract import extract_answer
 from ttc_cli.answers.scoring import SCORERS
-from ttc_cli.engine.sequence import FINISH_LENGTH, FINISH_STOP
+from ttc_cli.engine.sequence import FINISH_LENGTH, FINISH_PROBED, FINISH_STOP
 from ttc_cli.engine.sequence import Sequence as KvSeq
 from ttc_cli.events import Candidate
 from ttc_cli.strategies.context import RunContext
@@ -37,7 +37,7 @@ def from_sequence(ctx: RunContext, index: int, seq: KvSeq, program: bool = False
         answer_key=found.key if found else None,
         score=SCORERS[ctx.scorer](seq.logprobs, seq.top_logprobs),
         forced=tuple(seq.forcing.actions) if seq.forcing is not None else (),
-        confidence=lowest_group_confidence(token_confidences(seq.top_logprobs), window)
+        trace_confidence=lowest_group_confidence(token_confidences(seq.top_logprobs), window)
         if seq.top_logprobs
         else None,
         kind="program" if program else "text",
@@ -75,7 +75,8 @@ def ended(cands: Sequence[Candidate]) -> int:
     """How many candidates ended on their own, answer or not: the denominator of a vote's confidence. A
     sample cut by a stop, the budget or Ctrl-C (or a program never run) is no evidence either way."""
     return sum(
-        c.finish_reason in (FINISH_STOP, FINISH_LENGTH) and (c.execution is None or c.execution.settled)
+        c.finish_reason in (FINISH_STOP, FINISH_LENGTH, FINISH_PROBED)
+        and (c.execution is None or c.execution.settled)
         for c in cands
     )
 
@@ -86,9 +87,10 @@ def shown_answer(c: Candidate) -> str:
 
 
 def stopped_because(ctx: RunContext, done: bool, early_stop: bool = False) -> str:
-    """`interrupted` (Ctrl-C), `early-stop`, `completed` (it did all it meant to) or `budget`."""
+    """`interrupted` (Ctrl-C), `early-stop`, `completed` (it did all it meant to), `budget` (its tokens
+    ran out) or `deadline` (its time did)."""
     if ctx.interrupted:
         return "interrupted"
     if early_stop:
         return "early-stop"
-    return "completed" if done else "budget"
+    return "completed" if done else ctx.budget.cut_by

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from ttc_cli.answers.probing import Probing
 from ttc_cli.answers.stopping import EarlyStopping
 from ttc_cli.budget import TokenBudget
 from ttc_cli.engine.base import Engine
@@ -49,6 +50,8 @@ class RunContext:
     code: CodeTesting | None = None  # --task code, --check: how every sample's code is tested
     test_tokens: list[int] | None = None  # the prompt asking the model for tests (a code question)
     throughput: Curve | None = None  # the engine's measured tokens/s per width (the width policy's input)
+    probing: Probing | None = None  # answer probes of running chains (needs the prompt's answer cue)
+    probe_cue: list[int] = field(default_factory=list)  # the prompt's answer cue as this model's tokens
 
     @property
     def interrupted(self) -> bool:

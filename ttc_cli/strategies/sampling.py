@@ -24,21 +24,26 @@ in one place, each step a short method.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 
 from ttc_cli.answers.behaviour import passes_everything
 from ttc_cli.answers.confidence import token_confidence
 from ttc_cli.answers.examples import extract_examples, parse_asserts
+from ttc_cli.answers.extract import extract_answer
+from ttc_cli.answers.probing import ProbeBook
 from ttc_cli.answers.scoring import vote_weight
 from ttc_cli.answers.stopping import RULE_DEEPCONF, StopDecision, TraceFilter, VoteStop
 from ttc_cli.answers.voting import VoteTally
+from ttc_cli.engine.answer_probe import ProbeCost, probe
 from ttc_cli.engine.forcing import BudgetForcing, forced_cells, prompt_opens_thinking
 from ttc_cli.engine.sequence import (
     FINISH_BUDGET,
     FINISH_CANCELLED,
     FINISH_INTERRUPTED,
     FINISH_LENGTH,
+    FINISH_PROBED,
     FINISH_STOP,
     KvNeeds,
     Sequence,
@@ -53,6 +58,8 @@ from ttc_cli.events import (
     Execution,
     GeneratedTests,
     Phase,
+    Probed,
+    ProbeReading,
     ThinkingForced,
     TokensGenerated,
     TraceCancelled,
@@ -81,6 +88,7 @@ class Sampled:
     early_stop: EarlyStop | None = None
     unstarted: int = 0  # samples never started because the budget ran out first
     limit: int | None = None  # a stopper may lower N while sampling runs (`auto` does)
+    probes: ProbeCost | None = None  # what answer probes cost, when they ran
 
     def target(self, n: int) -> int:
         return n if self.limit is None else min(n, self.limit)
@@ -104,11 +112,28 @@ def needs(ctx: RunContext) -> KvNeeds:
     if ctx.test_tokens is not None and ctx.code is not None:  # the test writers' root and forks
         writers = ctx.code.test_samples
         need += KvNeeds(len(ctx.test_tokens) + writers * (1 + ctx.code.test_max_tokens), 1 + writers)
+    if ctx.probing is not None and probes_chains(ctx):  # a probe round forks every running chain
+        need += KvNeeds(n * (1 + len(ctx.probe_cue) + ctx.probing.tokens), n)  # its tail, the cue, the probe
     if ctx.search.verify_samples and ctx.search.verifier == "judge":
         from ttc_cli.verifiers.judge import judge_needs
 
         need += judge_needs(ctx.verifier_engine or ctx.engine, ctx.question, n, generated)
     return need
+
+
+def probes_chains(ctx: RunContext) -> bool:
+    """Whether this run probes its running chains: probing is on, the prompt has an answer cue, early
+    stopping could use what they say, a chain answers in text (not code: its tests decide), and the
+    engine can continue a partial reply (a server needs --tokenizer: a chat request cannot)."""
+    return (
+        ctx.probing is not None
+        and ctx.engine.continues_text
+        and bool(ctx.probe_cue)
+        and ctx.early is not None
+        and ctx.samples > 1
+        and ctx.code is None
+        and ctx.program_share < 1
+    )
 
 
 def default_stopper(ctx: RunContext) -> Stopper | None:
@@ -182,6 +207,13 @@ class Sampler:
             self.programs = ProgramRunner(ctx.program_limits or LIMITS)
         self.position: dict[int, int] = {}  # candidate index -> its place in out.candidates
         self.writers: dict[Sequence, int] = {}  # a code question's test-writing samples -> their number
+        # Answer probes: what each running text chain would answer now, read every `every` tokens.
+        self.book = ProbeBook(ctx.probing) if ctx.probing is not None and probes_chains(ctx) else None
+        if self.book is not None:
+            out.probes = ProbeCost()
+            self.cue_text = b"".join(ctx.engine.token_bytes(t) for t in ctx.probe_cue).decode(
+                errors="replace"
+            )
 
     def is_program(self, i: int) -> bool:
         """Whether sample i is run when it ends: all of them with --task program or code, every other one
@@ -207,11 +239,15 @@ class Sampler:
                     cancelled = yield from self.on_tokens(step.sampled)
                     for seq, low in [(seq, None) for seq in step.finished] + cancelled:
                         yield from (self.on_tests(seq) if seq in self.writers else self.on_finished(seq, low))
+                    if self.book is not None and not self.stopping:
+                        yield from self.probe_round()
                 # Programs that ran while that step decoded vote now; with nothing left to decode, wait.
                 yield from self.on_executed(wait=0.0 if self.decoder.live else 0.05)
                 if self.stopping:
                     yield from self.stop()
-                elif ctx.interrupted:  # the decoder ends its samples as interrupted; programs end here
+                elif ctx.interrupted or ctx.budget.expired:
+                    # Ctrl-C or the deadline: the decoder ended the samples; the programs that ran by now
+                    # vote, and those still running end here.
                     yield from self.kill_programs()
                 yield from self.start_more()
         finally:
@@ -295,6 +331,11 @@ class Sampler:
                 Width(min(self.samples, early.width), "--width or the profile's early_stop.width"),
                 "fixed",
             )
+        elif self.book is not None:
+            # Probes bring votes before chains end, so a stop needs no narrow width to save time, and every
+            # sample at once decodes fastest; a server still serves only so many at once.
+            most = min(self.samples, ctx.engine.parallel or self.samples)
+            choice, policy = Width(most, "answer probes: every sample at once"), "probes"
         elif ctx.throughput is None:
             if ctx.engine.parallel is not None:
                 served = f"the server serves {ctx.engine.parallel} at once"
@@ -397,16 +438,72 @@ class Sampler:
         out = self.out
         if self.stopping or self.stopper is None:
             return
-        decision = self.stopper(out.tally, len(out.candidates) - self.running, out.target(self.samples))
+        tally, finished, probed = out.tally, len(out.candidates) - self.running, 0
+        if self.book is not None:
+            tally, probed = self.with_probes(tally)
+        # A probed vote is not a finished sample: the samples left still count as able to change the winner.
+        decision = self.stopper(tally, finished, out.target(self.samples))
         if decision is not None:
             self.stopping = True
+            if probed:
+                detail = f"{decision.detail} ({probed} of the votes probed from running samples)"
+                decision = replace(decision, detail=detail)
             yield self._early_stop(decision)
+
+    def with_probes(self, tally: VoteTally) -> tuple[VoteTally, int]:
+        """The tally with each running chain's settled probed answer added (weighted as the profile says),
+        and how many were added."""
+        assert self.book is not None
+        votes = [self.book.settled(self.index[s]) for s in self.decoder.live if s in self.index]
+        settled = [v for v in votes if v is not None]
+        if not settled:
+            return tally, 0
+        out = copy.deepcopy(tally)
+        for key, answer in settled:
+            out.add(key, answer, self.book.probing.weight)
+        return out, len(settled)
+
+    def probe_round(self) -> Iterator[Event]:
+        """Probe the running text chains that are due; end those whose probes agree enough, then ask the
+        stop rule with the settled probes counted."""
+        ctx, book = self.ctx, self.book
+        assert book is not None and self.out.probes is not None
+        due = [
+            s
+            for s in self.decoder.live
+            if s in self.index
+            and not self.is_program(self.index[s])
+            and book.due(self.index[s], s.n_generated)
+        ]
+        if not due or ctx.interrupted or ctx.budget.remaining <= 0:
+            return
+        cost = self.out.probes
+        before = cost.tokens
+        texts = probe(ctx.engine, ctx.budget, due, ctx.probe_cue, book.probing.tokens, cost, ctx.stop)
+        readings = []
+        for seq, text in zip(due, texts, strict=True):
+            i = self.index[seq]
+            found = extract_answer(self.cue_text + text, ctx.choices) if text.strip() else None
+            book.record(i, seq.n_generated, found.key if found else None, found.text if found else None)
+            readings.append(
+                ProbeReading(i, seq.n_generated, found.text if found else None, bool(book.settled(i)))
+            )
+        yield Probed(tuple(readings), cost.tokens - before, ctx.budget.spent)
+        ended = False
+        for seq in due:
+            if seq.finish_reason is None and book.may_end(self.index[seq]) is not None:
+                self.decoder.cancel(seq, FINISH_PROBED)
+                yield from self._settle(seq)
+                ended = True
+        if ended or any(r.settled for r in readings):
+            yield from self.decide()
 
     def stop(self) -> Iterator[Event]:
         """The answer is settled: the samples still decoding are cancelled and count as they stand, the
         test writers are dropped, and the programs still running are killed."""
         for seq in list(self.decoder.live):
-            self.decoder.cancel(seq)
+            probed = self.book is not None and seq in self.index and self.book.settled(self.index[seq])
+            self.decoder.cancel(seq, FINISH_PROBED if probed else FINISH_CANCELLED)
             yield from (self.on_tests(seq) if seq in self.writers else self._settle(seq))
         yield from self.kill_programs()
 
@@ -434,6 +531,9 @@ class Sampler:
         i, out = self.index[seq], self.out
         program = self.programs is not None and self.is_program(i)
         c = from_sequence(self.ctx, i, seq, program=program)
+        if c.finish_reason == FINISH_PROBED and self.book is not None:
+            key, answer = self.book.settled(i) or self.book.may_end(i) or (None, None)
+            c = replace(c, answer=answer, answer_key=key)
         self.ctx.engine.release(seq)
         if self.programs is not None and program:
             # Only a program the model finished writing (or the length cap cut) runs; one cut by a stop,

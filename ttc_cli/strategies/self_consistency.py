@@ -60,7 +60,8 @@ def choose(out: Sampled, ctx: RunContext, weighted: bool) -> Final:
     filtered = ""
     if ctx.vote == "filtered" and len(voters) > 1:
         # DeepConf offline: only the most confident half votes, ranked by each trace's weakest window.
-        kept = sorted(voters, key=lambda c: c.confidence or 0.0, reverse=True)[: max(1, len(voters) // 2)]
+        ranked = sorted(voters, key=lambda c: c.trace_confidence or 0.0, reverse=True)
+        kept = ranked[: max(1, len(voters) // 2)]
         filtered = f" among the {len(kept)} most confident of {len(voters)}"
         voters = kept
     evidence = len(voters) if filtered else max(ended(cands), len(voters))

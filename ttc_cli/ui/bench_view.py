@@ -1,5 +1,6 @@
 """`ttc bench`'s results: the table (stdout), CSV, and accuracy against tokens per question, drawn in the
-terminal by plotext and to PNG/SVG by matplotlib (the optional `plot` extra)."""
+terminal by plotext and to PNG/SVG by matplotlib (the optional `plot` extra; the figure is
+bench_figure.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from ttc_cli.bench.metrics import Summary, wilson
 from ttc_cli.errors import UsageError
+from ttc_cli.ui.bench_figure import strategy_lines
 
 
 def _pct(x: float | None) -> str:
@@ -33,7 +35,7 @@ def table_text(results: Sequence[Summary], fit: dict[str, Any] | None = None) ->
         "pass@N %",
     ):
         table.add_column(name, justify="left" if name == "configuration" else "right")
-    table.add_column("AUROC logprob · confidence · score", justify="right")
+    table.add_column("AUROC logprob · trace conf · score", justify="right")
     table.add_column("ECE", justify="right")
     for r in results:
         low, high = wilson(r.right, r.questions)
@@ -97,7 +99,7 @@ def _num(x: float | None, spec: str) -> str:
 CSV_COLUMNS = (
     "config", "model", "strategy", "budget", "questions", "right", "accuracy", "accuracy_low",
     "accuracy_high", "tokens_per_question", "seconds_per_question", "saved_per_question", "pass_at_n",
-    "auroc_mean_logprob", "auroc_confidence", "auroc_score", "calibration_error",
+    "auroc_mean_logprob", "auroc_trace_confidence", "auroc_score", "calibration_error",
 )  # fmt: skip
 
 
@@ -112,18 +114,10 @@ def write_csv(path: Path, results: Sequence[Summary]) -> None:
                     r["config"], r["model"], r["strategy"], r["budget"], r["questions"], r["right"],
                     r["accuracy"], *r["accuracy_95"], r["tokens_per_question"], r["seconds_per_question"],
                     r["early_stop_saved_per_question"], r["pass_at_n"], r["auroc"]["mean_logprob"],
-                    r["auroc"]["confidence"], r["auroc"]["score"], r["calibration_error"],
+                    r["auroc"]["trace_confidence"], r["auroc"]["score"], r["calibration_error"],
                 ])  # fmt: skip
     except OSError as e:
         raise UsageError(f"cannot write {path}: {e.strerror or e}", "choose another --csv path") from None
-
-
-def _lines(results: Sequence[Summary]) -> dict[str, list[Summary]]:
-    """One line per strategy (and model), its points ordered by tokens."""
-    lines: dict[str, list[Summary]] = {}
-    for r in results:
-        lines.setdefault(r.strategy + (f" · {r.model}" if r.model else ""), []).append(r)
-    return {k: sorted(v, key=lambda r: r.tokens) for k, v in lines.items()}
 
 
 def plot_text(results: Sequence[Summary], width: int = 80, height: int = 18) -> str:
@@ -132,7 +126,7 @@ def plot_text(results: Sequence[Summary], width: int = 80, height: int = 18) -> 
     plt.clear_figure()
     plt.plotsize(width, height)
     plt.theme("clear")
-    for name, points in _lines(results).items():
+    for name, points in strategy_lines(results).items():
         plt.plot([p.tokens for p in points], [100 * p.accuracy for p in points], label=name, marker="dot")
     plt.xlabel("tokens per question")
     plt.ylabel("accuracy %")
@@ -140,32 +134,22 @@ def plot_text(results: Sequence[Summary], width: int = 80, height: int = 18) -> 
     return str(plt.build())
 
 
-def plot_file(path: Path, results: Sequence[Summary]) -> None:
+def plot_file(path: Path, results: Sequence[Summary], dataset: str = "", models: Sequence[str] = ()) -> None:
+    """Accuracy against tokens to PNG or SVG (bench_figure.py draws it); `dataset` and `models` name what
+    was measured in the title."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        # ttc is installed from a checkout, not from PyPI, so the extra is named by path, not by name
         raise UsageError(
-            "--plot needs matplotlib", "pip install 'ttc-cli[plot]' (or pip install matplotlib)"
+            "--plot needs matplotlib", "pip install matplotlib (or, in ttc's checkout, pip install '.[plot]')"
         ) from None
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for name, points in _lines(results).items():
-        xs, ys = [p.tokens for p in points], [100 * p.accuracy for p in points]
-        (line,) = ax.plot(xs, ys, marker="o", label=name)
-        for p in points:
-            low, high = wilson(p.right, p.questions)
-            ax.vlines(p.tokens, 100 * low, 100 * high, color=line.get_color(), alpha=0.3)
-            ax.annotate(
-                p.budget, (p.tokens, 100 * p.accuracy), textcoords="offset points", xytext=(4, 4), fontsize=8
-            )
-    ax.set_xlabel("generated tokens per question")
-    ax.set_ylabel("accuracy % (bars: 95 % interval)")
-    ax.set_title(f"ttc bench: {results[0].questions if results else 0} questions")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
+    from ttc_cli.ui.bench_figure import accuracy_figure
+
+    fig = accuracy_figure(results, dataset, models)
     try:
         fig.savefig(path)
     except OSError as e:

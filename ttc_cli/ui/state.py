@@ -29,6 +29,7 @@ from ttc_cli.events import (
     NodeScored,
     NodeStep,
     Phase,
+    Probed,
     Routed,
     RunStarted,
     TokensGenerated,
@@ -51,8 +52,11 @@ class CandidateView:
     status: str = GENERATING
     tokens: int = 0
     answer: str | None = None
-    confidence: float | None = None  # geometric-mean token probability, once finished
+    token_prob: float | None = None  # geometric-mean token probability, once finished
     finished_order: int = 0  # 1 for the first to finish, ...; the table shows the most recent ones
+    ended: bool = False  # it ended on its own (or its program ran): evidence for or against the leader
+    probed: str | None = None  # what its latest answer probe read, while it runs
+    settled: bool = False  # ... and whether that reading has settled (it votes in the stop rule)
 
 
 @dataclass
@@ -75,6 +79,7 @@ class RunState:
     device: str
     budget_limit: int
     budget_preset: str | None
+    deadline_s: float | None = None  # --deadline (or --budget 30s): when sampling stops
     samples: int = 0
     spent: int = 0
     # Set by RunStarted, not at construction: `compare` builds every state up front, and a queued run's
@@ -88,6 +93,7 @@ class RunState:
     n_finished: int = 0
     cancelled_traces: int = 0
     cancel_note: str | None = None  # one updating line, not one per trace, so the view stays bounded
+    probe_note: str | None = None  # the latest round of answer probes, as one updating line
     tree: dict[int, NodeView] = field(default_factory=dict)  # search strategies' nodes, by id
     phase: str | None = None  # work under way that shows no tokens (prefill, judge, rollout)
     width: int | None = None  # samples decoding at once (the sampler's latest choice)
@@ -173,11 +179,14 @@ def _finish(state: RunState, c: Candidate) -> None:
     else:
         view.status = STATUS_OF_FINISH.get(c.finish_reason, c.finish_reason)
     view.tokens = c.tokens
+    view.ended = c.finish_reason in ("stop", "length", "probed") and (
+        c.execution is None or c.execution.settled
+    )
     # Code is too long for a row: what its tests gave says more (e.g. 3/3 examples · 7/9 generated).
     view.answer = (c.tests.summary() or "no tests") if c.tests is not None else c.answer
     if c.kind == "code" and c.tests is None:
         view.answer = None
-    view.confidence = math.exp(c.mean_logprob) if c.tokens else None
+    view.token_prob = math.exp(c.mean_logprob) if c.tokens else None
 
 
 @on(CandidateFinished)
@@ -210,8 +219,26 @@ def _trace_cancelled(state: RunState, e: TraceCancelled) -> None:
     state.cancelled_traces += 1
     state.cancel_note = (
         f"{state.cancelled_traces} low-confidence trace(s) cancelled "
-        f"(latest #{e.index} at {e.tokens} tokens: confidence {e.confidence:.2f} < {e.threshold:.2f})"
+        f"(latest #{e.index} at {e.tokens} tokens: "
+        f"trace confidence {e.trace_confidence:.2f} < {e.threshold:.2f})"
     )
+
+
+@on(Probed)
+def _probed(state: RunState, e: Probed) -> None:
+    state.spent = e.spent
+    for r in e.readings:
+        view = state.candidates.get(r.index)
+        if view is not None and view.status == GENERATING:
+            view.probed, view.settled = r.answer, r.settled
+    running = [v for v in state.candidates.values() if v.status == GENERATING and v.probed is not None]
+    tally: dict[str, int] = {}
+    for v in running:
+        if v.settled and v.probed is not None:
+            tally[v.probed] = tally.get(v.probed, 0) + 1
+    ranked = sorted(tally.items(), key=lambda kv: -kv[1])
+    settled = ", ".join(f"{a} ×{n}" for a, n in ranked[:4]) or "none yet"
+    state.probe_note = f"answer probes of running samples: settled {settled} (probes cost {e.tokens} tokens)"
 
 
 @on(Final)

@@ -1,5 +1,5 @@
 """What a command shows on stderr besides its result: the live view's console and state, the -v phase log,
-and the note on how model-written programs are contained.
+the note on how model-written programs are contained, and the warning that a budget may cut samples short.
 
 Progress goes to stderr only when it is a terminal (a pipeline sees the result alone); the isolation note
 is a warning, not progress, so it is written whenever programs run without bubblewrap (with -v always).
@@ -39,6 +39,7 @@ def new_state(plan: Plan, engine: Engine) -> RunState:
         device=engine.device,
         budget_limit=plan.budget_limit,
         budget_preset=plan.budget_preset,
+        deadline_s=plan.deadline_s,
     )
 
 
@@ -59,6 +60,18 @@ def listener(view: Listener | None, verbose: bool, recorder: Listener | None = N
             view(event)
 
     return hear
+
+
+def budget_warnings(plans: list[Plan], quiet: bool, said: set[str] | None = None) -> None:
+    """Warn, as runs are about to start, of a budget that cannot pay for every sample asked for
+    (`Plan.warning`): a warning, so written whether or not stderr is a terminal; each different one once
+    (`said` keeps what was said across calls: `compare` prepares its plans once per model)."""
+    said = set() if said is None else said
+    for warning in dict.fromkeys(p.warning for p in plans if p.warning is not None):
+        if not quiet and warning not in said:
+            sys.stderr.write(f"ttc: warning: {warning}\n")
+        said.add(warning)
+    sys.stderr.flush()
 
 
 def isolation_note(how: str | None, quiet: bool, verbose: bool) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.panel import Panel
@@ -71,7 +70,8 @@ def _bar(fraction: float, width: int) -> str:
 def header(state: RunState) -> RenderableType:
     preset = f"{state.budget_preset} · " if state.budget_preset else ""
     n = f" · N={state.samples}" if state.samples > 1 else ""
-    rest = f" · {state.model} · budget {preset}{state.budget_limit:,} tokens{n} · {state.device}"
+    deadline = f" · {state.deadline_s:g}s deadline" if state.deadline_s is not None else ""
+    rest = f" · {state.model} · budget {preset}{state.budget_limit:,} tokens{deadline}{n} · {state.device}"
     return _line(("ttc ", "bold"), (state.strategy, "bold cyan"), rest)
 
 
@@ -79,7 +79,9 @@ def budget_bar(state: RunState, width: int = 40) -> RenderableType:
     fraction = state.spent / state.budget_limit if state.budget_limit else 0.0
     # In the first moments the rate is noise (a few tokens over a few milliseconds), so it waits.
     rate = f"{state.tokens_per_s:,.0f}" if state.elapsed >= 0.5 else "–"
-    figures = [f"{state.spent:,}/{state.budget_limit:,} tokens", f"{state.elapsed:.1f}s", f"{rate} tok/s"]
+    deadline = f"/{state.deadline_s:g}" if state.deadline_s is not None else ""
+    clock = f"{state.elapsed:.1f}{deadline}s"
+    figures = [f"{state.spent:,}/{state.budget_limit:,} tokens", clock, f"{rate} tok/s"]
     if state.samples and not state.tree:  # a search counts its nodes in the tree view instead
         figures.append(f"{state.n_finished}/{state.samples} done")
         if state.width is not None and state.final is None:
@@ -110,14 +112,27 @@ def _shown_candidates(state: RunState, max_rows: int) -> list[CandidateView]:
     return sorted(ranked[:max_rows], key=lambda c: c.index)
 
 
-def _conf(c: CandidateView) -> str:
-    return f"{c.confidence:.2f}" if c.confidence is not None else ""
+# The candidates' column is their mean token probability, headed "tok p": "confidence" is the answer's
+# alone (its probability of being right), shown in the summary line.
+TOKEN_PROB = "tok p"
+
+
+def _prob(c: CandidateView) -> str:
+    return f"{c.token_prob:.2f}" if c.token_prob is not None else ""
+
+
+def _answer(c: CandidateView) -> str | None:
+    """A finished candidate's answer; a running one's latest probe, marked as a probe ("7?", or "7?✓"
+    once settled)."""
+    if c.status == GENERATING and c.probed is not None:
+        return f"{c.probed}?{'✓' if c.settled else ''}"
+    return c.answer
 
 
 def candidates_table(state: RunState, max_rows: int = 8) -> RenderableType:
     chosen = state.final.chosen if state.final else None
     rows = [
-        (f"{CHOSEN if c.index == chosen else ''}{c.index}", c.status, f"{c.tokens:,}", _conf(c), c.answer)
+        (f"{CHOSEN if c.index == chosen else ''}{c.index}", c.status, f"{c.tokens:,}", _prob(c), _answer(c))
         for c in _shown_candidates(state, max_rows)
     ]
     hidden = len(state.candidates) - len(rows)
@@ -128,14 +143,15 @@ def candidates_table(state: RunState, max_rows: int = 8) -> RenderableType:
         tw = max([6] + [len(r[2]) for r in rows])
         gap = "  " if avail >= 40 else " "  # a narrow compare panel needs every column it can get
         answer_w = avail - (iw + sw + tw + 1 + 2 * len(gap))
-        conf_w = 4 + len(gap) if answer_w >= 8 + 4 + len(gap) else 0  # else the answer is worth more
-        answer_w -= conf_w
-        conf_h = f"conf{gap}" if conf_w else ""
-        lines = [_line((f"{'#':>{iw}}{gap}{'status':<{sw}} {'tokens':>{tw}}{gap}{conf_h}answer", "bold"))]
-        for index, status, tokens, conf, answer in rows:
+        pw = len(TOKEN_PROB)
+        prob_w = pw + len(gap) if answer_w >= 8 + pw + len(gap) else 0  # else the answer is worth more
+        answer_w -= prob_w
+        prob_h = f"{TOKEN_PROB}{gap}" if prob_w else ""
+        lines = [_line((f"{'#':>{iw}}{gap}{'status':<{sw}} {'tokens':>{tw}}{gap}{prob_h}answer", "bold"))]
+        for index, status, tokens, prob, answer in rows:
             status_cell = (f"{status:<{sw}}", STATUS_STYLE.get(status, "yellow"))
-            conf = f"{conf:>4}{gap}" if conf_w else ""
-            rest = f" {tokens:>{tw}}{gap}{conf}{clip(answer, answer_w)}"
+            prob = f"{prob:>{pw}}{gap}" if prob_w else ""
+            rest = f" {tokens:>{tw}}{gap}{prob}{clip(answer, answer_w)}"
             lines.append(_line(f"{index:>{iw}}{gap}", status_cell, rest))
         if hidden > 0:
             lines.append(_line((f"{'':>{iw}}{gap}… {hidden} more", "dim")))
@@ -155,8 +171,13 @@ def vote_tally(state: RunState, width: int = 30, max_rows: int = 6) -> Renderabl
     answers = [clip(v.answer, 16) for v in shown]
     fractions = [(v.weight if weighted else v.count) / top for v in shown]
     figures = [f"{v.count} ({v.weight:.2f})" if weighted else str(v.count) for v in shown]
-    # The same measure as the answer's confidence (answers.confidence.vote_confidence), on what has ended.
-    weak = state.n_finished > 1 and (votes[0].count + 1) / (state.n_finished + 2) < LOW_CONFIDENCE
+    # The same measure as the answer's confidence (answers.confidence.vote_confidence), on the samples that
+    # ended on their own (a sample an early stop cancelled is no evidence); the answer's own once it is in.
+    ended = sum(c.ended for c in state.candidates.values())
+    if state.final is not None and state.final.confidence is not None:
+        weak = state.final.confidence < LOW_CONFIDENCE
+    else:
+        weak = ended > 1 and (votes[0].count + 1) / (ended + 2) < LOW_CONFIDENCE
 
     def build(avail: int) -> RenderableType:
         fig_w, ans_w = max(map(len, figures)), max(map(len, answers))
@@ -166,9 +187,7 @@ def vote_tally(state: RunState, width: int = 30, max_rows: int = 6) -> Renderabl
             bar_w = max(1, min(width, avail - ans_w - fig_w - 4))
         head: list[str | tuple[str, str]] = [("votes", "bold"), f" · {counted} counted"]
         if weak:
-            head.append(
-                (f" · {votes[0].count} of {state.n_finished} for the leader: low confidence", "yellow")
-            )
+            head.append((f" · {votes[0].count} of {ended} for the leader: low confidence", "yellow"))
         lines = [_line(*head)]
         for i, (answer, fraction, figure) in enumerate(zip(answers, fractions, figures, strict=True)):
             mark, style = (LEADER, "bold green") if i == 0 else (" ", "")
@@ -213,7 +232,8 @@ def tree_view(state: RunState, max_rows: int = 8) -> RenderableType:
 
 
 def banners(state: RunState) -> RenderableType | None:
-    lines = ([state.cancel_note] if state.cancel_note else []) + state.banners[-3:]
+    notes = [n for n in (state.probe_note, state.cancel_note) if n]
+    lines = notes + state.banners[-3:]
     return Group(*(_line((f"▶ {b}", "bold yellow")) for b in lines)) if lines else None
 
 
@@ -233,7 +253,7 @@ def run_view(state: RunState, compact: bool = False) -> RenderableType:
         parts.append(extra)
     if compact and state.final is not None:  # `ask` prints the same line as its summary under the view
         answer, selection = clip(state.final.answer, 60), state.final.selection
-        sure = _confidence(state.final.confidence) if state.final.confidence is not None else ("", "")
+        sure = confidence_note(state.final.confidence) if state.final.confidence is not None else ("", "")
         parts.append(_line(("answer ", "bold"), (answer, "bold green"), f" · {selection}", sure))
     return Group(*parts)
 
@@ -241,33 +261,11 @@ def run_view(state: RunState, compact: bool = False) -> RenderableType:
 LOW_CONFIDENCE = 0.5  # below it a calibrated answer is more likely wrong than right
 
 
-def _confidence(confidence: float) -> tuple[str, str]:
+def confidence_note(confidence: float) -> tuple[str, str]:
+    """The summary line's confidence, and its style: low ones are called a guess."""
     if confidence < LOW_CONFIDENCE:
         return f" · confidence {confidence:.2f}: low, treat this answer as a guess", "bold yellow"
     return f" · confidence {confidence:.2f}", ""
-
-
-def summary(result_json: dict[str, Any]) -> RenderableType:
-    """The closing lines on stderr, after the answer went to stdout."""
-    r, b = result_json, result_json["budget"]
-    text = Text.assemble(
-        ("answer ", "bold"),
-        (clip(r["answer"], 60), "bold green"),
-        f" · {r['strategy']} · {r['selection']}",
-        f" · {b['spent']:,}/{b['limit']:,} tokens · {r['timing']['total_s']:.1f}s",
-    )
-    if (confidence := r.get("confidence")) is not None:
-        text.append(*_confidence(confidence))
-    early = r.get("early_stop")
-    if early is not None:
-        text.append(
-            f" · stopped early ({early['rule']}) after {early['samples_finished']}/{early['samples']} "
-            f"samples, ~{early['saved_tokens']:,} tokens saved",
-            style="bold cyan",
-        )
-    elif r["stopped_because"] != "completed":
-        text.append(f" · stopped: {r['stopped_because']}", style="bold yellow")
-    return text
 
 
 def compare_panels(states: list[RunState]) -> RenderableType:
