@@ -98,6 +98,13 @@ class Candidate:
             return self.execution.status == "ok"
         return self.finish_reason in ("stop", "probed")
 
+    @property
+    def ended(self) -> bool:
+        """Whether it ended on its own (or its probes agreed, or its program ran): evidence for or against
+        an answer. One cut by a stop, the budget or Ctrl-C, or a program never run, is no evidence."""
+        settled = self.execution is None or self.execution.settled
+        return self.finish_reason in ("stop", "length", "probed") and settled
+
     def to_json(self) -> dict[str, Any]:
         return {
             "index": self.index,

@@ -34,14 +34,6 @@ class ProbeCost:
     tokens: int = 0  # sampled, so charged to the budget
     cue_tokens: int = 0  # evaluated, not sampled
 
-    def to_json(self) -> dict[str, int]:
-        return {
-            "rounds": self.rounds,
-            "probes": self.probes,
-            "tokens": self.tokens,
-            "cue_tokens": self.cue_tokens,
-        }
-
 
 def probe(
     engine: Engine,

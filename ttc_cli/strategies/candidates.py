@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from ttc_cli.answers.confidence import CONFIDENCE_WINDOW, lowest_group_confidence, token_confidences
 from ttc_cli.answers.extract import extract_answer
 from ttc_cli.answers.scoring import SCORERS
-from ttc_cli.engine.sequence import FINISH_LENGTH, FINISH_PROBED, FINISH_STOP
+from ttc_cli.engine.sequence import FINISH_STOP
 from ttc_cli.engine.sequence import Sequence as KvSeq
 from ttc_cli.events import Candidate
 from ttc_cli.strategies.context import RunContext
@@ -74,11 +74,7 @@ def complete(cands: Sequence[Candidate]) -> list[Candidate]:
 def ended(cands: Sequence[Candidate]) -> int:
     """How many candidates ended on their own, answer or not: the denominator of a vote's confidence. A
     sample cut by a stop, the budget or Ctrl-C (or a program never run) is no evidence either way."""
-    return sum(
-        c.finish_reason in (FINISH_STOP, FINISH_LENGTH, FINISH_PROBED)
-        and (c.execution is None or c.execution.settled)
-        for c in cands
-    )
+    return sum(c.ended for c in cands)
 
 
 def shown_answer(c: Candidate) -> str:

@@ -88,7 +88,6 @@ class Sampled:
     early_stop: EarlyStop | None = None
     unstarted: int = 0  # samples never started because the budget ran out first
     limit: int | None = None  # a stopper may lower N while sampling runs (`auto` does)
-    probes: ProbeCost | None = None  # what answer probes cost, when they ran
 
     def target(self, n: int) -> int:
         return n if self.limit is None else min(n, self.limit)
@@ -210,7 +209,7 @@ class Sampler:
         # Answer probes: what each running text chain would answer now, read every `every` tokens.
         self.book = ProbeBook(ctx.probing) if ctx.probing is not None and probes_chains(ctx) else None
         if self.book is not None:
-            out.probes = ProbeCost()
+            self.probe_cost = ProbeCost()
             self.cue_text = b"".join(ctx.engine.token_bytes(t) for t in ctx.probe_cue).decode(
                 errors="replace"
             )
@@ -467,7 +466,7 @@ class Sampler:
         """Probe the running text chains that are due; end those whose probes agree enough, then ask the
         stop rule with the settled probes counted."""
         ctx, book = self.ctx, self.book
-        assert book is not None and self.out.probes is not None
+        assert book is not None
         due = [
             s
             for s in self.decoder.live
@@ -477,7 +476,7 @@ class Sampler:
         ]
         if not due or ctx.interrupted or ctx.budget.remaining <= 0:
             return
-        cost = self.out.probes
+        cost = self.probe_cost
         before = cost.tokens
         texts = probe(ctx.engine, ctx.budget, due, ctx.probe_cue, book.probing.tokens, cost, ctx.stop)
         readings = []

@@ -179,9 +179,7 @@ def _finish(state: RunState, c: Candidate) -> None:
     else:
         view.status = STATUS_OF_FINISH.get(c.finish_reason, c.finish_reason)
     view.tokens = c.tokens
-    view.ended = c.finish_reason in ("stop", "length", "probed") and (
-        c.execution is None or c.execution.settled
-    )
+    view.ended = c.ended
     # Code is too long for a row: what its tests gave says more (e.g. 3/3 examples · 7/9 generated).
     view.answer = (c.tests.summary() or "no tests") if c.tests is not None else c.answer
     if c.kind == "code" and c.tests is None:
